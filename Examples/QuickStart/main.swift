@@ -1,0 +1,67 @@
+// QuickStart: the chat application's routes (gateway, auth, user and chat services in dev,
+// staging and prod) on the in-memory backends. It resolves a miss, a hit, a negative hit and a
+// deactivated route, then prints the metrics it recorded.
+import Logging
+import MetricsTestKit
+import TrafficManager
+
+let metrics = TestMetrics()
+var logger = Logger(label: "QuickStart")
+logger.logLevel = .warning
+
+let bus = InMemoryEventBus()
+let manager = TrafficManager(
+    store: InMemoryRouteStore(),
+    cache: InMemoryRouteCache(),
+    publisher: bus,
+    logger: logger,
+    metricsFactory: metrics
+)
+
+// The chat application: four services, each on its own port, in three environments.
+let services = [("gateway", 4000), ("user", 4001), ("chat", 4002), ("auth", 4003)]
+for environment in ["dev", "staging", "prod"] {
+    for (service, port) in services {
+        try await manager.createRoute(
+            tenant: "chat-app", service: service, environment: environment, version: "v1",
+            url: "http://\(service)-service.\(environment).svc.cluster.local:\(port)")
+    }
+}
+print("Loaded \(services.count * 3) routes; \(bus.publishedEvents.count) route events published.\n")
+
+func show(_ label: String, _ service: String, _ environment: String, _ version: String = "v1") async {
+    do {
+        let url = try await manager.resolve(tenant: "chat-app", service: service, environment: environment, version: version)
+        print("\(label.padding(toLength: 26, withPad: " ", startingAt: 0)) chat-app/\(service)/\(environment)@\(version) -> \(url)")
+    } catch {
+        print("\(label.padding(toLength: 26, withPad: " ", startingAt: 0)) chat-app/\(service)/\(environment)@\(version) -> \(error)")
+    }
+}
+
+await show("miss (read from store)", "chat", "prod")
+await show("hit (from cache)", "chat", "prod")
+await show("miss", "auth", "staging")
+await show("not found (from store)", "chat", "prod", "v2")
+await show("negative hit (cached)", "chat", "prod", "v2")
+
+let gateway = try RouteID(tenant: "chat-app", service: "gateway", environment: "dev", version: "v1")
+await show("before deactivation", "gateway", "dev")
+try await manager.deactivateRoute(gateway)
+await show("after deactivation", "gateway", "dev")
+try await manager.createRoute(gateway, url: "http://gateway-service.dev.svc.cluster.local:4100")
+await show("after re-creation on 4100", "gateway", "dev")
+
+print("\nMetrics:")
+for name in [
+    TrafficManagerMetrics.Name.resolveRequests, TrafficManagerMetrics.Name.cacheHits,
+    TrafficManagerMetrics.Name.negativeCacheHits, TrafficManagerMetrics.Name.cacheMisses,
+    TrafficManagerMetrics.Name.writeRequests, TrafficManagerMetrics.Name.writeSuccesses,
+    TrafficManagerMetrics.Name.writeFailures,
+] {
+    print("  \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(metrics.counterTotal(label: name))")
+}
+for name in [TrafficManagerMetrics.Name.resolveLatency, TrafficManagerMetrics.Name.writeLatency] {
+    let values = (try? metrics.expectTimer(name).values) ?? []
+    let median = values.sorted()[values.count / 2]
+    print("  \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(values.count) samples, median \(Double(median) / 1000) µs")
+}

@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "TrafficManager",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "TrafficManager", targets: ["TrafficManager"]),
+        .library(name: "TrafficManagerTestKit", targets: ["TrafficManagerTestKit"]),
+        .executable(name: "QuickStart", targets: ["QuickStart"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "TrafficManager",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TrafficManagerTestKit",
+            dependencies: [
+                "TrafficManager",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "QuickStart",
+            dependencies: [
+                "TrafficManager",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Examples/QuickStart"
+        ),
+        .testTarget(
+            name: "TrafficManagerTests",
+            dependencies: [
+                "TrafficManager",
+                "TrafficManagerTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "TrafficManagerTestKitTests",
+            dependencies: ["TrafficManager", "TrafficManagerTestKit"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

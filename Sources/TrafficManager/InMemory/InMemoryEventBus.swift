@@ -1,0 +1,95 @@
+import Synchronization
+
+/// A complete in-process event system: an ``EventPublisher`` and the ``RouteEventSource`` its
+/// consumers read from.
+///
+/// Events are kept in one ordered log (one partition). Each consumer group has a committed
+/// position, advanced only after the handler returns, so a handler that throws sees the event
+/// again after ``redeliveryDelay``, and a consumer cancelled mid-event leaves it to the next
+/// consumer of the group. Run one consumer per group; a second one of the same group would
+/// see the same events (at-least-once, never lost).
+public final class InMemoryEventBus: EventPublisher, RouteEventSource {
+    private struct State {
+        var log: [RouteEvent] = []
+        var committed: [String: Int] = [:]
+        var waiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// How long a consumer waits before delivering an event its handler threw on.
+    public let redeliveryDelay: Duration
+    /// Faults to inject into ``publish(_:)``.
+    public let faults = FaultInjector()
+
+    /// Creates an empty bus.
+    public init(redeliveryDelay: Duration = .milliseconds(100)) {
+        self.redeliveryDelay = redeliveryDelay
+    }
+
+    public func publish(_ event: RouteEvent) async throws {
+        try await faults.check("publish")
+        let waiters = state.withLock { state in
+            state.log.append(event)
+            defer { state.waiters.removeAll() }
+            return state.waiters.values
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    public func consume(group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void) async throws {
+        while true {
+            try Task.checkCancellation()
+            let (offset, event) = state.withLock { state -> (Int, RouteEvent?) in
+                let offset = state.committed[group, default: 0]
+                return (offset, offset < state.log.count ? state.log[offset] : nil)
+            }
+            guard let event else {
+                try await waitForEvent(after: offset)
+                continue
+            }
+            do {
+                try await handler(event)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try await Task.sleep(for: redeliveryDelay)
+                continue
+            }
+            state.withLock { state in
+                if state.committed[group, default: 0] == offset { state.committed[group] = offset + 1 }
+            }
+        }
+    }
+
+    /// Every event published so far, oldest first.
+    public var publishedEvents: [RouteEvent] { state.withLock { $0.log } }
+
+    /// How many events `group` has handled.
+    public func committedCount(group: String) -> Int {
+        state.withLock { $0.committed[group, default: 0] }
+    }
+
+    private func waitForEvent(after offset: Int) async throws {
+        let id = state.withLock { state in
+            state.nextWaiterID &+= 1
+            return state.nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+                state.withLock { state in
+                    if Task.isCancelled {
+                        waiter.resume(throwing: CancellationError())
+                    } else if state.log.count > offset {
+                        waiter.resume()
+                    } else {
+                        state.waiters[id] = waiter
+                    }
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Synchronization
+
+/// A complete ``RouteStore`` in process memory.
+///
+/// It keeps the same tables as the PostgreSQL schema — tenants, services, environments,
+/// endpoints, route events and idempotency keys, with the same uniqueness rules — and applies
+/// each write as a transaction that rolls back entirely when any step fails. Fault points
+/// (``FaultInjector/failNext(_:at:with:)``) are named after the steps: `"tenant"`,
+/// `"service"`, `"environment"`, `"endpoint"`, `"event"`, `"idempotency"`.
+public final class InMemoryRouteStore: RouteStore {
+    private struct ServiceKey: Hashable { var tenantID: Int64; var name: String }
+    private struct EnvironmentKey: Hashable { var serviceID: Int64; var name: String }
+    private struct EndpointKey: Hashable { var environmentID: Int64; var version: String }
+
+    /// A row of the `route_events` table.
+    public struct EventRow: Hashable, Sendable {
+        /// The event.
+        public var event: RouteEvent
+        /// When the event was confirmed published; `nil` until then.
+        public var processedAt: Date?
+    }
+
+    private struct Tables {
+        var tenants: [String: Int64] = [:]
+        var services: [ServiceKey: Int64] = [:]
+        var environments: [EnvironmentKey: Int64] = [:]
+        var endpoints: [EndpointKey: RouteEndpoint] = [:]
+        var events: [EventRow] = []
+        var idempotency: [String: (fingerprint: String, result: RouteWriteResult)] = [:]
+        var nextID: Int64 = 1
+    }
+
+    /// Row counts of each table, for tests that check nothing was half-written.
+    public struct RowCounts: Hashable, Sendable {
+        public var tenants, services, environments, endpoints, events, idempotencyKeys: Int
+
+        /// Creates a set of counts.
+        public init(tenants: Int, services: Int, environments: Int, endpoints: Int, events: Int, idempotencyKeys: Int) {
+            (self.tenants, self.services, self.environments) = (tenants, services, environments)
+            (self.endpoints, self.events, self.idempotencyKeys) = (endpoints, events, idempotencyKeys)
+        }
+    }
+
+    private let tables = Mutex(Tables())
+    private let time: any TimeSource
+    private let lookups = Atomic<Int>(0)
+    /// Faults to inject into this store's calls and transaction steps.
+    public let faults = FaultInjector()
+
+    /// Creates an empty store reading wall time from `time`.
+    public init(time: any TimeSource = SystemTimeSource()) {
+        self.time = time
+    }
+
+    public func lookup(_ route: RouteID) async throws -> RouteLookup {
+        lookups.add(1, ordering: .relaxed)
+        try await faults.check("lookup")
+        return tables.withLock { tables in
+            guard let endpoint = Self.find(route, in: tables) else { return .neverExisted }
+            return RouteLookup(url: endpoint.isActive ? endpoint.url : nil, revision: endpoint.revision)
+        }
+    }
+
+    public func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
+        try await faults.check("endpoint")
+        return tables.withLock { Self.find(route, in: $0) }
+    }
+
+    public func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+        try await faults.check("apply")
+        let now = Date(unixMilliseconds: time.wallNow().unixMilliseconds)
+        return try tables.withLock { tables throws -> RouteWriteResult in
+            if let key = idempotencyKey, let stored = tables.idempotency[key.value] {
+                guard stored.fingerprint == command.fingerprint else {
+                    throw TrafficManagerError.idempotencyConflict(key: key.value)
+                }
+                var replay = stored.result
+                replay.replayed = true
+                return replay
+            }
+            var undo: [(inout Tables) -> Void] = []
+            do {
+                let result = try Self.transaction(command, key: idempotencyKey, now: now, tables: &tables, undo: &undo, faults: faults)
+                return result
+            } catch {
+                for step in undo.reversed() { step(&tables) }
+                throw error
+            }
+        }
+    }
+
+    /// How many lookups this store has served (fault-injected ones included).
+    public var lookupCount: Int { lookups.load(ordering: .relaxed) }
+
+    /// The rows in each table.
+    public var rowCounts: RowCounts {
+        tables.withLock { t in
+            RowCounts(
+                tenants: t.tenants.count, services: t.services.count, environments: t.environments.count,
+                endpoints: t.endpoints.count, events: t.events.count, idempotencyKeys: t.idempotency.count)
+        }
+    }
+
+    /// The `route_events` rows, oldest first.
+    public var eventRows: [EventRow] { tables.withLock { $0.events } }
+
+    /// Marks the event with `eventID` as published at `date`.
+    public func markProcessed(_ eventID: UUID, at date: Date) {
+        tables.withLock { tables in
+            if let index = tables.events.firstIndex(where: { $0.event.eventID == eventID }) {
+                tables.events[index].processedAt = date
+            }
+        }
+    }
+
+    private static func find(_ route: RouteID, in tables: Tables) -> RouteEndpoint? {
+        guard let tenantID = tables.tenants[route.tenant],
+            let serviceID = tables.services[ServiceKey(tenantID: tenantID, name: route.service)],
+            let environmentID = tables.environments[EnvironmentKey(serviceID: serviceID, name: route.environment)]
+        else { return nil }
+        return tables.endpoints[EndpointKey(environmentID: environmentID, version: route.version)]
+    }
+
+    // The steps of one write. Every change appends its inverse to `undo`.
+    private static func transaction(
+        _ command: RouteCommand, key: IdempotencyKey?, now: Date,
+        tables: inout Tables, undo: inout [(inout Tables) -> Void], faults: FaultInjector
+    ) throws -> RouteWriteResult {
+        let route = command.route
+        let tenantID = getOrInsert(route.tenant, in: \.tenants, tables: &tables, undo: &undo)
+        try faults.checkPoint("tenant")
+        let serviceID = getOrInsert(ServiceKey(tenantID: tenantID, name: route.service), in: \.services, tables: &tables, undo: &undo)
+        try faults.checkPoint("service")
+        let environmentID = getOrInsert(
+            EnvironmentKey(serviceID: serviceID, name: route.environment), in: \.environments, tables: &tables, undo: &undo)
+        try faults.checkPoint("environment")
+
+        let endpointKey = EndpointKey(environmentID: environmentID, version: route.version)
+        let existing = tables.endpoints[endpointKey]
+        let endpoint: RouteEndpoint
+        let action: RouteAction
+        switch try RouteTransition.next(from: existing, command: command, now: now) {
+        case .unchanged(let current):
+            let result = RouteWriteResult(endpoint: current, event: nil)
+            try storeKey(key, command: command, result: result, tables: &tables, undo: &undo, faults: faults)
+            return result
+        case .changed(let changed, let change):
+            (endpoint, action) = (changed, change)
+        }
+        tables.endpoints[endpointKey] = endpoint
+        undo.append { $0.endpoints[endpointKey] = existing }
+        try faults.checkPoint("endpoint")
+
+        let event = RouteEvent(
+            eventID: UUID(), action: action, route: route, url: endpoint.url, revision: endpoint.revision, occurredAt: now)
+        tables.events.append(EventRow(event: event, processedAt: nil))
+        undo.append { $0.events.removeLast() }
+        try faults.checkPoint("event")
+
+        let result = RouteWriteResult(endpoint: endpoint, event: event)
+        try storeKey(key, command: command, result: result, tables: &tables, undo: &undo, faults: faults)
+        return result
+    }
+
+    private static func storeKey(
+        _ key: IdempotencyKey?, command: RouteCommand, result: RouteWriteResult,
+        tables: inout Tables, undo: inout [(inout Tables) -> Void], faults: FaultInjector
+    ) throws {
+        guard let key else { return }
+        tables.idempotency[key.value] = (command.fingerprint, result)
+        undo.append { $0.idempotency[key.value] = nil }
+        try faults.checkPoint("idempotency")
+    }
+
+    private static func getOrInsert<Key: Hashable>(
+        _ key: Key, in table: WritableKeyPath<Tables, [Key: Int64]>,
+        tables: inout Tables, undo: inout [(inout Tables) -> Void]
+    ) -> Int64 {
+        if let id = tables[keyPath: table][key] { return id }
+        let id = tables.nextID
+        tables.nextID += 1
+        tables[keyPath: table][key] = id
+        undo.append { $0[keyPath: table][key] = nil }
+        return id
+    }
+}

@@ -1,0 +1,62 @@
+import CoreMetrics
+
+/// The metrics TrafficManager records (spec §10), created once through a swift-metrics factory.
+///
+/// Names are the specification's, behind a configurable prefix (`prefix + "cache_hit_total"`).
+/// No metric carries per-tenant or per-route dimensions, so cardinality stays fixed.
+public struct TrafficManagerMetrics: Sendable {
+    /// Every resolve call.
+    public let resolveRequests: Counter
+    /// Resolves answered by a positive cache entry.
+    public let cacheHits: Counter
+    /// Resolves answered by a negative cache entry.
+    public let negativeCacheHits: Counter
+    /// Resolves that went to the store (no entry, a tombstone, or the cache unusable).
+    public let cacheMisses: Counter
+    /// Time to answer a resolve, success or error.
+    public let resolveLatency: Timer
+    /// Every write call.
+    public let writeRequests: Counter
+    /// Writes that committed (replays of an idempotency key included).
+    public let writeSuccesses: Counter
+    /// Writes that failed: invalid input, an unreachable store, a rolled-back transaction.
+    public let writeFailures: Counter
+    /// Time to answer a write, success or error.
+    public let writeLatency: Timer
+    /// Cache calls that failed (the read path then answered from the store).
+    public let cacheErrors: Counter
+    /// Events that could not be published after their write committed.
+    public let publishFailures: Counter
+
+    /// The metric names without prefix, as exported.
+    public enum Name {
+        public static let resolveRequests = "resolve_requests_total"
+        public static let cacheHits = "cache_hit_total"
+        public static let negativeCacheHits = "negative_cache_hit_total"
+        public static let cacheMisses = "cache_miss_total"
+        public static let resolveLatency = "resolve_latency_seconds"
+        public static let writeRequests = "write_requests_total"
+        public static let writeSuccesses = "write_success_total"
+        public static let writeFailures = "write_failure_total"
+        public static let writeLatency = "write_latency_seconds"
+        public static let cacheErrors = "cache_errors_total"
+        public static let publishFailures = "event_publish_failures_total"
+    }
+
+    /// Creates the metrics with `prefix` through `factory` (the bootstrapped one by default).
+    public init(prefix: String = "", factory: any MetricsFactory = MetricsSystem.factory) {
+        func counter(_ name: String) -> Counter { Counter(label: prefix + name, dimensions: [], factory: factory) }
+        func timer(_ name: String) -> Timer { Timer(label: prefix + name, dimensions: [], factory: factory) }
+        resolveRequests = counter(Name.resolveRequests)
+        cacheHits = counter(Name.cacheHits)
+        negativeCacheHits = counter(Name.negativeCacheHits)
+        cacheMisses = counter(Name.cacheMisses)
+        resolveLatency = timer(Name.resolveLatency)
+        writeRequests = counter(Name.writeRequests)
+        writeSuccesses = counter(Name.writeSuccesses)
+        writeFailures = counter(Name.writeFailures)
+        writeLatency = timer(Name.writeLatency)
+        cacheErrors = counter(Name.cacheErrors)
+        publishFailures = counter(Name.publishFailures)
+    }
+}

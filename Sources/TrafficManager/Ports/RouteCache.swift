@@ -1,0 +1,53 @@
+/// What a cache holds for one route.
+public enum CachedRoute: Hashable, Sendable {
+    /// The route resolved to `url` when the store was at `revision`.
+    case endpoint(url: String, revision: UInt64)
+    /// The route did not resolve (absent or inactive) when the store was at `revision`.
+    case notFound(revision: UInt64)
+    /// A write moved the route to `revision`; whatever was cached before is gone.
+    /// A tombstone reads as a miss.
+    case tombstone(revision: UInt64)
+
+    /// The revision the entry speaks for.
+    public var revision: UInt64 {
+        switch self {
+        case .endpoint(_, let revision), .notFound(let revision), .tombstone(let revision):
+            return revision
+        }
+    }
+}
+
+/// The shared cache in front of the ``RouteStore``.
+///
+/// Entries carry the route's revision, and both writing operations are conditional on it —
+/// atomically in every implementation — so that a slow reader can never put back a value that
+/// a newer write has already invalidated.
+///
+/// Implementations throw ``TrafficManagerError/cacheUnavailable(_:)`` when the cache cannot be
+/// reached or does not answer in time.
+public protocol RouteCache: Sendable {
+    /// The entry for `route`, or `nil` when there is none (or it expired).
+    func get(_ route: RouteID) async throws -> CachedRoute?
+
+    /// Stores `value` (an endpoint or a not-found entry) for `ttl`, unless the cache holds an
+    /// entry with a newer revision than `value`'s.
+    ///
+    /// - Returns: `true` when stored, `false` when refused.
+    @discardableResult
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool
+
+    /// Replaces the entry with a tombstone at `revision` for `ttl`, unless the entry already
+    /// speaks for `revision` or a newer one. Invalidating at an old revision never undoes a
+    /// newer state, and invalidating twice is the same as once.
+    func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws
+}
+
+extension CachedRoute {
+    /// Whether `self`, already in the cache, makes a fill with `incoming` stale.
+    @inlinable
+    public func refusesFill(at incoming: UInt64) -> Bool { revision > incoming }
+
+    /// Whether `self`, already in the cache, is as new as an invalidation at `incoming`.
+    @inlinable
+    public func survivesInvalidation(at incoming: UInt64) -> Bool { revision >= incoming }
+}

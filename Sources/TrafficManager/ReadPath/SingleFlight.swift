@@ -1,0 +1,60 @@
+import Synchronization
+
+/// Runs one operation per key at a time and hands its result to every caller that asked for
+/// that key meanwhile (request coalescing).
+///
+/// The operation runs in a task of its own, so a caller that is cancelled stops waiting
+/// (with `CancellationError`) without cancelling the work the other callers wait for.
+final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private typealias Waiter = CheckedContinuation<Value, any Error>
+
+    private struct State {
+        var flights: [Key: [UInt64: Waiter]] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The result of `operation` for `key`, shared with concurrent callers for the same key.
+    func run(_ key: Key, operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let id = state.withLock { state in
+            state.nextWaiterID &+= 1
+            return state.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: Waiter) in
+                let leads = state.withLock { state -> Bool in
+                    if Task.isCancelled {
+                        waiter.resume(throwing: CancellationError())
+                        return false
+                    }
+                    if state.flights[key] != nil {
+                        state.flights[key]?[id] = waiter
+                        return false
+                    }
+                    state.flights[key] = [id: waiter]
+                    return true
+                }
+                guard leads else { return }
+                Task {
+                    let result: Result<Value, any Error>
+                    do {
+                        result = .success(try await operation())
+                    } catch {
+                        result = .failure(error)
+                    }
+                    let waiters = self.state.withLock { $0.flights.removeValue(forKey: key) } ?? [:]
+                    for waiter in waiters.values { waiter.resume(with: result) }
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.flights[key]?.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// How many callers wait for `key` now.
+    func waiterCount(for key: Key) -> Int {
+        state.withLock { $0.flights[key]?.count ?? 0 }
+    }
+}

@@ -1,0 +1,114 @@
+import CoreMetrics
+import Logging
+
+/// Resolves (tenant, service, environment, version) to the URL that serves it, and changes
+/// routes safely.
+///
+/// ```swift
+/// let manager = TrafficManager(store: InMemoryRouteStore(), cache: InMemoryRouteCache(),
+///                              publisher: InMemoryEventBus())
+/// try await manager.createRoute(tenant: "acme", service: "chat", environment: "prod",
+///                               version: "v1", url: "http://chat.prod:4002")
+/// let url = try await manager.resolve(tenant: "acme", service: "chat", environment: "prod", version: "v1")
+/// ```
+///
+/// The read path is ``RouteResolver``, the write path ``RouteWriter``; both share one
+/// ``CircuitBreaker`` for the cache and one set of ``TrafficManagerMetrics``.
+public final class TrafficManager: Sendable {
+    /// The read path.
+    public let resolver: RouteResolver
+    /// The write path.
+    public let writer: RouteWriter
+    /// The store, for reading full records.
+    public let store: any RouteStore
+    /// The metrics both paths record.
+    public let metrics: TrafficManagerMetrics
+
+    /// Creates a manager over the given backends.
+    ///
+    /// - Parameters:
+    ///   - metricsFactory: where metrics go; the bootstrapped swift-metrics factory by default.
+    ///   - time: the clock for TTL bookkeeping and the cache breaker.
+    public init(
+        store: any RouteStore,
+        cache: any RouteCache,
+        publisher: any EventPublisher,
+        configuration: TrafficManagerConfiguration = .init(),
+        logger: Logger = Logger(label: "TrafficManager"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        time: any TimeSource = SystemTimeSource()
+    ) {
+        let metrics = TrafficManagerMetrics(prefix: configuration.metricsPrefix, factory: metricsFactory)
+        let breaker = CircuitBreaker(configuration: configuration.cacheBreaker, time: time)
+        self.store = store
+        self.metrics = metrics
+        self.resolver = RouteResolver(
+            store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics, time: time,
+            logger: logger)
+        self.writer = RouteWriter(
+            store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
+            metrics: metrics, logger: logger)
+    }
+
+    /// The URL `route` resolves to. See ``RouteResolver/resolve(_:)``.
+    public func resolve(_ route: RouteID) async throws -> String {
+        try await resolver.resolve(route)
+    }
+
+    /// The URL the route resolves to, validating the names first.
+    ///
+    /// - Throws: ``TrafficManagerError/invalidInput(_:)`` for a malformed name, else as
+    ///   ``RouteResolver/resolve(_:)``.
+    public func resolve(tenant: String, service: String, environment: String, version: String) async throws -> String {
+        let route: RouteID
+        do {
+            route = try RouteID(tenant: tenant, service: service, environment: environment, version: version)
+        } catch {
+            throw TrafficManagerError.invalidInput(error)
+        }
+        return try await resolver.resolve(route)
+    }
+
+    /// Creates the route, or points it at `url`; either way it ends up active.
+    @discardableResult
+    public func createRoute(_ route: RouteID, url: String, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+        -> RouteWriteResult
+    {
+        try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
+            try RouteCommand(route: route, operation: .upsert(url: url))
+        }
+    }
+
+    /// Creates the route, or points it at `url`, validating every input first.
+    @discardableResult
+    public func createRoute(
+        tenant: String, service: String, environment: String, version: String, url: String,
+        idempotencyKey: String? = nil
+    ) async throws(TrafficManagerError) -> RouteWriteResult {
+        try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
+            try RouteCommand(
+                route: RouteID(tenant: tenant, service: service, environment: environment, version: version),
+                operation: .upsert(url: url))
+        }
+    }
+
+    /// Makes an existing route resolve again.
+    @discardableResult
+    public func activateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+        -> RouteWriteResult
+    {
+        try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
+            try RouteCommand(route: route, operation: .activate)
+        }
+    }
+
+    /// Stops an existing route from resolving; its record stays.
+    @discardableResult
+    public func deactivateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+        -> RouteWriteResult
+    {
+        try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
+            try RouteCommand(route: route, operation: .deactivate)
+        }
+    }
+}

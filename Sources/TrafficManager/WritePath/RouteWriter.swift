@@ -1,0 +1,121 @@
+import CoreMetrics
+import Logging
+
+/// The write path (spec §3, §12): applies a command to the store in one transaction, then —
+/// best effort — invalidates the route's cache entry and publishes the change's event.
+///
+/// - A failed transaction leaves nothing behind and throws a ``TrafficManagerError``.
+/// - Neither a cache nor an event failure fails a committed write: each is logged at warning
+///   and counted. Consumers of the event invalidate the entry again, everywhere.
+/// - A write that changes nothing, or that replays an idempotency key, publishes nothing.
+public final class RouteWriter: Sendable {
+    private let store: any RouteStore
+    private let cache: any RouteCache
+    private let publisher: any EventPublisher
+    private let configuration: TrafficManagerConfiguration
+    private let breaker: CircuitBreaker
+    private let metrics: TrafficManagerMetrics
+    private let logger: Logger
+
+    /// Creates a writer.
+    public init(
+        store: any RouteStore,
+        cache: any RouteCache,
+        publisher: any EventPublisher,
+        configuration: TrafficManagerConfiguration,
+        breaker: CircuitBreaker,
+        metrics: TrafficManagerMetrics,
+        logger: Logger
+    ) {
+        self.store = store
+        self.cache = cache
+        self.publisher = publisher
+        self.configuration = configuration
+        self.breaker = breaker
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Validates with `makeCommand`, then applies the command.
+    ///
+    /// Validation happens inside the counted request, so a rejected input counts as a request
+    /// and a failure.
+    ///
+    /// - Throws: ``TrafficManagerError``: `invalidInput`, `routeNotFound` (activating or
+    ///   deactivating a route that does not exist), `idempotencyConflict`, `storeUnavailable`,
+    ///   `writeFailed`.
+    public func write(
+        idempotencyKey: String? = nil,
+        _ makeCommand: () throws(ValidationError) -> RouteCommand
+    ) async throws(TrafficManagerError) -> RouteWriteResult {
+        metrics.writeRequests.increment()
+        let start = ContinuousClock.now
+        defer { metrics.writeLatency.recordInterval(since: start) }
+
+        let command: RouteCommand
+        let key: IdempotencyKey?
+        do {
+            command = try makeCommand()
+            key = try idempotencyKey.map { (value) throws(ValidationError) in try IdempotencyKey(value) }
+        } catch {
+            metrics.writeFailures.increment()
+            throw .invalidInput(error)
+        }
+
+        let result: RouteWriteResult
+        do {
+            result = try await store.apply(command, idempotencyKey: key)
+        } catch {
+            metrics.writeFailures.increment()
+            let failure = Self.writeError(error)
+            logger.warning("route write failed", metadata: ["route": "\(command.route)", "error": "\(failure)"])
+            throw failure
+        }
+        metrics.writeSuccesses.increment()
+
+        if !result.replayed, let event = result.event {
+            logger.info(
+                "route changed",
+                metadata: ["route": "\(event.route)", "action": "\(event.action.rawValue)", "revision": "\(event.revision)"])
+            async let invalidated: Void = invalidate(event)
+            async let published: Void = publish(event)
+            _ = await (invalidated, published)
+        }
+        return result
+    }
+
+    private func invalidate(_ event: RouteEvent) async {
+        do {
+            try await cache.invalidate(event.route, revision: event.revision, ttl: configuration.tombstoneTTL)
+            breaker.recordSuccess()
+        } catch {
+            breaker.recordFailure()
+            metrics.cacheErrors.increment()
+            logger.warning(
+                "cache invalidation after a write failed; the event's consumers will retry it",
+                metadata: ["route": "\(event.route)", "revision": "\(event.revision)", "error": "\(error)"])
+        }
+    }
+
+    private func publish(_ event: RouteEvent) async {
+        do {
+            try await publisher.publish(event)
+        } catch {
+            metrics.publishFailures.increment()
+            logger.warning(
+                "route event not published; the write stands",
+                metadata: ["route": "\(event.route)", "event_id": "\(event.eventID)", "error": "\(error)"])
+        }
+    }
+
+    static func writeError(_ error: any Error) -> TrafficManagerError {
+        switch error {
+        case let error as TrafficManagerError:
+            return error
+        case is CancellationError:
+            return .storeUnavailable("the write was cancelled before the store confirmed it")
+        default:
+            return .writeFailed(String(describing: error))
+        }
+    }
+}

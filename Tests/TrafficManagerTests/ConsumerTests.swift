@@ -1,0 +1,90 @@
+import Foundation
+import ServiceLifecycle
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+
+/// Spec §6 and §7: the consumers, idempotent under at-least-once delivery.
+@Suite struct ConsumerTests {
+    private func event(_ action: RouteAction, revision: UInt64, url: String = "http://chat:4002") -> RouteEvent {
+        RouteEvent(eventID: UUID(), action: action, route: chatProd, url: url, revision: revision, occurredAt: Date(unixMilliseconds: 0))
+    }
+
+    @Test func theInvalidationConsumerRemovesPositiveAndNegativeEntries() async throws {
+        let cache = InMemoryRouteCache(time: ManualTimeSource())
+        let consumer = CacheInvalidationConsumer(cache: cache)
+        try await cache.fill(chatProd, with: .endpoint(url: "http://old:1", revision: 1), ttl: .seconds(60))
+        try await cache.fill(authStaging, with: .notFound(revision: 0), ttl: .seconds(10))
+        try await consumer.handle(event(.updated, revision: 2))
+        var created = event(.created, revision: 1)
+        created.route = authStaging
+        try await consumer.handle(created)
+        #expect(try await cache.get(chatProd) == .tombstone(revision: 2))
+        #expect(try await cache.get(authStaging) == .tombstone(revision: 1))
+    }
+
+    @Test func theInvalidationConsumerIsIdempotentUnderRedelivery() async throws {
+        let cache = InMemoryRouteCache(time: ManualTimeSource())
+        let consumer = CacheInvalidationConsumer(cache: cache)
+        let update = event(.updated, revision: 2)
+        try await consumer.handle(update)
+        try await cache.fill(chatProd, with: .endpoint(url: "http://chat:4002", revision: 2), ttl: .seconds(60))
+        try await consumer.handle(update)
+        #expect(try await cache.get(chatProd) == .endpoint(url: "http://chat:4002", revision: 2))
+    }
+
+    @Test func theAuditConsumerRecordsEachEventOnce() async throws {
+        let log = InMemoryAuditLog()
+        let consumer = AuditConsumer(log: log)
+        let first = event(.created, revision: 1)
+        let second = event(.deactivated, revision: 2)
+        for delivery in [first, first, second, first, second] { try await consumer.handle(delivery) }
+        #expect(log.entries == [first, second])
+    }
+
+    @Test func consumersOnTheBusInvalidateAnotherInstancesCacheAndAudit() async throws {
+        // Two instances share the store and the bus; each has a cache of its own.
+        let writer = Harness()
+        let readerCache = InMemoryRouteCache(time: writer.time)
+        let reader = TrafficManager(store: writer.store, cache: readerCache, publisher: writer.bus, time: writer.time)
+        let audit = InMemoryAuditLog()
+
+        try await writer.manager.createRoute(chatProd, url: "http://old:1")
+        #expect(try await reader.resolve(chatProd) == "http://old:1")
+
+        let services = ServiceGroup(
+            services: [
+                EventConsumerService(source: writer.bus, group: "invalidate", handler: CacheInvalidationConsumer(cache: readerCache)),
+                EventConsumerService(source: writer.bus, group: "audit", handler: AuditConsumer(log: audit)),
+            ],
+            gracefulShutdownSignals: [], cancellationSignals: [], logger: writer.logs.logger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            try await writer.manager.createRoute(chatProd, url: "http://new:2")
+            #expect(try await eventually { writer.bus.committedCount(group: "invalidate") == 2 })
+            #expect(try await reader.resolve(chatProd) == "http://new:2")
+            #expect(try await eventually { audit.entries.count == 2 })
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        #expect(audit.entries.map(\.action) == [.created, .updated])
+    }
+
+    @Test func aFailingHandlerGetsTheEventAgainAndNothingIsSkipped() async throws {
+        let bus = InMemoryEventBus(redeliveryDelay: .milliseconds(1))
+        let audit = InMemoryAuditLog()
+        audit.faults.failNext(3, with: TrafficManagerError.storeUnavailable("audit database down"))
+        let logs = LogRecorder()
+        let service = EventConsumerService(source: bus, group: "audit", handler: AuditConsumer(log: audit), logger: logs.logger())
+        let first = event(.created, revision: 1)
+        let second = event(.updated, revision: 2)
+        try await bus.publish(first)
+        try await bus.publish(second)
+        let task = Task { try await service.run() }
+        #expect(try await eventually { audit.entries.count == 2 })
+        task.cancel()
+        try await task.value
+        #expect(audit.entries == [first, second])
+        #expect(logs.messages(at: .warning).filter { $0.contains("delivered again") }.count == 3)
+    }
+}

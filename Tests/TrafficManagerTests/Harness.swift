@@ -1,0 +1,105 @@
+import Foundation
+import MetricsTestKit
+import Synchronization
+import TrafficManager
+import TrafficManagerTestKit
+
+/// A TrafficManager on in-memory backends, with a manual clock, recorded metrics and logs.
+struct Harness {
+    let time = ManualTimeSource()
+    let store: InMemoryRouteStore
+    let cache: InMemoryRouteCache
+    let bus = InMemoryEventBus(redeliveryDelay: .milliseconds(1))
+    let metrics = TestMetrics()
+    let logs = LogRecorder()
+    let manager: TrafficManager
+    let configuration: TrafficManagerConfiguration
+
+    init(configuration: TrafficManagerConfiguration = .init()) {
+        store = InMemoryRouteStore(time: time)
+        cache = InMemoryRouteCache(time: time)
+        self.configuration = configuration
+        manager = TrafficManager(
+            store: store, cache: cache, publisher: bus, configuration: configuration, logger: logs.logger(),
+            metricsFactory: metrics, time: time)
+    }
+
+    func counter(_ name: String) -> Int64 {
+        metrics.counterTotal(label: configuration.metricsPrefix + name)
+    }
+
+    func timerCount(_ name: String) -> Int {
+        (try? metrics.expectTimer(configuration.metricsPrefix + name).values.count) ?? 0
+    }
+
+    /// The counters of the read path: requests, hits, negative hits, misses.
+    var readCounters: [Int64] {
+        [
+            counter(TrafficManagerMetrics.Name.resolveRequests), counter(TrafficManagerMetrics.Name.cacheHits),
+            counter(TrafficManagerMetrics.Name.negativeCacheHits), counter(TrafficManagerMetrics.Name.cacheMisses),
+        ]
+    }
+
+    /// The counters of the write path: requests, successes, failures.
+    var writeCounters: [Int64] {
+        [
+            counter(TrafficManagerMetrics.Name.writeRequests), counter(TrafficManagerMetrics.Name.writeSuccesses),
+            counter(TrafficManagerMetrics.Name.writeFailures),
+        ]
+    }
+}
+
+let chatProd = try! RouteID(tenant: "chat-app", service: "chat", environment: "prod", version: "v1")
+let authStaging = try! RouteID(tenant: "chat-app", service: "auth", environment: "staging", version: "v1")
+
+/// Errors thrown by `body`, as a TrafficManagerError.
+func managerError(_ body: () async throws -> some Any) async -> TrafficManagerError? {
+    do {
+        _ = try await body()
+        return nil
+    } catch {
+        return error as? TrafficManagerError
+    }
+}
+
+/// A one-shot gate: tasks wait on it until it is opened.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let proceed = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if proceed { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// A counter safe to bump from any task.
+final class Count: Sendable {
+    private let value = Atomic(0)
+    func bump() { value.add(1, ordering: .relaxed) }
+    var current: Int { value.load(ordering: .relaxed) }
+}
+
+/// Polls `condition` until it holds, for at most `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    return true
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TrafficManager
+
+@Suite struct ValidationTests {
+    private func routeError(_ tenant: String = "acme", _ service: String = "chat", _ environment: String = "prod", _ version: String = "v1") -> ValidationError? {
+        do {
+            _ = try RouteID(tenant: tenant, service: service, environment: environment, version: version)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func validRouteIdentitiesAreAccepted() throws {
+        let route = try RouteID(tenant: "chat-app", service: "user_service.v2", environment: "prod-eu-1", version: "2.0.0-rc.1+build.7")
+        #expect(route.description == "chat-app/user_service.v2/prod-eu-1@2.0.0-rc.1+build.7")
+        #expect(throws: Never.self) { try RouteID(tenant: "a", service: "b", environment: "c", version: "V1") }
+    }
+
+    @Test func emptyPartsAreRejectedNamingTheField() {
+        #expect(routeError("") == ValidationError(field: .tenant, rule: .empty))
+        #expect(routeError("acme", "") == ValidationError(field: .service, rule: .empty))
+        #expect(routeError("acme", "chat", "") == ValidationError(field: .environment, rule: .empty))
+        #expect(routeError("acme", "chat", "prod", "") == ValidationError(field: .version, rule: .empty))
+        #expect(ValidationError(field: .tenant, rule: .empty).description == "tenant must not be empty")
+    }
+
+    @Test func overlongPartsAreRejected() {
+        #expect(routeError(String(repeating: "a", count: 64)) == ValidationError(field: .tenant, rule: .tooLong(maximum: 63)))
+        #expect(routeError(String(repeating: "a", count: 63)) == nil)
+        #expect(routeError("acme", "chat", "prod", String(repeating: "1", count: 65)) == ValidationError(field: .version, rule: .tooLong(maximum: 64)))
+    }
+
+    @Test func badCharactersAreRejectedAndNamed() {
+        #expect(routeError("Acme") == ValidationError(field: .tenant, rule: .invalidCharacter("A")))
+        #expect(routeError("acme", "chat service") == ValidationError(field: .service, rule: .invalidCharacter(" ")))
+        #expect(routeError("acme", "chat", "prod|x") == ValidationError(field: .environment, rule: .invalidCharacter("|")))
+        #expect(routeError("acme", "chat", "prod", "v1{") == ValidationError(field: .version, rule: .invalidCharacter("{")))
+        #expect(routeError("acme'; drop table tenants;--") == ValidationError(field: .tenant, rule: .invalidCharacter("'")))
+        #expect(routeError("café") == ValidationError(field: .tenant, rule: .invalidCharacter("é")))
+        #expect(routeError("acme", "chat", "prod", "v1\u{0}") == ValidationError(field: .version, rule: .invalidCharacter("\u{0}")))
+    }
+
+    @Test func partsMustStartAndEndWithALetterOrDigit() {
+        #expect(routeError("-acme") == ValidationError(field: .tenant, rule: .mustStartAndEndWithLetterOrDigit))
+        #expect(routeError("acme", "chat.") == ValidationError(field: .service, rule: .mustStartAndEndWithLetterOrDigit))
+        #expect(routeError("acme", "chat", "prod", "+1") == ValidationError(field: .version, rule: .mustStartAndEndWithLetterOrDigit))
+    }
+
+    @Test func endpointURLsMustBeHTTPWithAHost() {
+        func urlError(_ url: String) -> ValidationError.Rule? {
+            do {
+                try EndpointURL.validate(url)
+                return nil
+            } catch {
+                return error.rule
+            }
+        }
+        #expect(urlError("http://chat-service:4002") == nil)
+        #expect(urlError("HTTPS://chat.example.com/api/v1?x=1#frag") == nil)
+        #expect(urlError("http://[::1]:8080/") == nil)
+        #expect(urlError("") == .empty)
+        #expect(urlError("chat-service:4002") == .unsupportedScheme("chat-service"))
+        #expect(urlError("ftp://files.example.com") == .unsupportedScheme("ftp"))
+        #expect(urlError("http://") == .missingHost)
+        #expect(urlError("http:///path") == .missingHost)
+        #expect(urlError("no scheme at all") == .invalidCharacter(" "))
+        #expect(urlError("http://a\n.example.com") == .invalidCharacter("\n"))
+        #expect(urlError("/relative/path") == .malformedURL)
+        #expect(urlError("http://a.example.com/" + String(repeating: "x", count: 2048)) == .tooLong(maximum: 2048))
+        #expect(ValidationError(field: .url, rule: .unsupportedScheme("ftp")).description == "url must use the http or https scheme, not \"ftp\"")
+    }
+
+    @Test func idempotencyKeysArePrintableASCII() {
+        #expect(throws: ValidationError(field: .idempotencyKey, rule: .empty)) { try IdempotencyKey("") }
+        #expect(throws: ValidationError(field: .idempotencyKey, rule: .invalidCharacter(" "))) { try IdempotencyKey("a b") }
+        #expect(throws: ValidationError(field: .idempotencyKey, rule: .tooLong(maximum: 255))) {
+            try IdempotencyKey(String(repeating: "k", count: 256))
+        }
+        #expect(throws: Never.self) { try IdempotencyKey("order-42/create:v1") }
+    }
+
+    @Test func routeEventsRoundTripThroughVersionedJSON() throws {
+        let event = RouteEvent(
+            eventID: UUID(), action: .updated, route: chatProd, url: "http://chat-service.prod:4002",
+            revision: 7, occurredAt: Date(unixMilliseconds: 1_767_225_600_123))
+        let data = try event.encoded()
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(json["schema_version"] as? Int == 1)
+        #expect(json["env"] as? String == "prod")
+        #expect(json["action"] as? String == "updated")
+        #expect(json["occurred_at"] as? Int == 1_767_225_600_123)
+        #expect(try RouteEvent.decode(data) == event)
+    }
+
+    @Test func eventsOfAnotherSchemaVersionOrWithInvalidNamesAreRejected() throws {
+        var json = try #require(try JSONSerialization.jsonObject(with: RouteEvent(
+            eventID: UUID(), action: .created, route: chatProd, url: "http://a:1", revision: 1,
+            occurredAt: Date(unixMilliseconds: 0)).encoded()) as? [String: Any])
+        json["schema_version"] = 2
+        #expect(throws: DecodingError.self) { try RouteEvent.decode(JSONSerialization.data(withJSONObject: json)) }
+        json["schema_version"] = 1
+        json["tenant"] = "Bad Tenant"
+        #expect(throws: DecodingError.self) { try RouteEvent.decode(JSONSerialization.data(withJSONObject: json)) }
+    }
+}

@@ -1,0 +1,175 @@
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+
+/// Spec §3 and §12: every branch of the write path, with its metrics, events and cache effects.
+@Suite struct WritePathTests {
+    @Test func creatingARouteCommitsPublishesAndCounts() async throws {
+        let h = Harness()
+        let result = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(result.event?.action == .created && result.endpoint.revision == 1 && !result.replayed)
+        #expect(h.bus.publishedEvents == [try #require(result.event)])
+        #expect(h.writeCounters == [1, 1, 0])
+        #expect(h.timerCount(TrafficManagerMetrics.Name.writeLatency) == 1)
+        #expect(h.store.rowCounts == .init(tenants: 1, services: 1, environments: 1, endpoints: 1, events: 1, idempotencyKeys: 0))
+        #expect(h.logs.messages(at: .info).contains("route changed"))
+    }
+
+    @Test func aWriteInvalidatesTheCachedEntryRightAway() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://old:1")
+        #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+        try await h.manager.createRoute(chatProd, url: "http://new:2")
+        #expect(try await h.cache.get(chatProd) == .tombstone(revision: 2))
+        #expect(h.cache.timeToLive(chatProd) == h.configuration.tombstoneTTL)
+        #expect(try await h.manager.resolve(chatProd) == "http://new:2")
+    }
+
+    @Test func creatingARouteRemovesItsNegativeEntry() async throws {
+        let h = Harness()
+        _ = await managerError { try await h.manager.resolve(chatProd) }
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+    }
+
+    @Test func deactivatingARouteStopsItResolvingAndActivatingBringsItBack() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        _ = try await h.manager.resolve(chatProd)
+        let off = try await h.manager.deactivateRoute(chatProd)
+        #expect(off.event?.action == .deactivated)
+        #expect(await managerError { try await h.manager.resolve(chatProd) } == .routeNotFound(chatProd))
+        let on = try await h.manager.activateRoute(chatProd)
+        #expect(on.event?.action == .activated && on.endpoint.revision == 3)
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(h.bus.publishedEvents.map(\.action) == [.created, .deactivated, .activated])
+    }
+
+    @Test func invalidInputIsRejectedBeforeTheStoreAndCountedAsAFailure() async throws {
+        let h = Harness()
+        let error = await managerError {
+            try await h.manager.createRoute(tenant: "chat-app", service: "chat", environment: "prod", version: "v1", url: "ftp://x")
+        }
+        #expect(error == .invalidInput(ValidationError(field: .url, rule: .unsupportedScheme("ftp"))))
+        let keyError = await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "") }
+        #expect(keyError == .invalidInput(ValidationError(field: .idempotencyKey, rule: .empty)))
+        #expect(h.writeCounters == [2, 0, 2])
+        #expect(h.store.rowCounts == .init(tenants: 0, services: 0, environments: 0, endpoints: 0, events: 0, idempotencyKeys: 0))
+        #expect(h.bus.publishedEvents.isEmpty)
+    }
+
+    @Test(arguments: ["tenant", "service", "environment", "endpoint", "event", "idempotency"])
+    func aTransactionFailingAtAnyStepLeavesNothingBehind(step: String) async throws {
+        let h = Harness()
+        struct DiskFull: Error {}
+        h.store.faults.failNext(1, at: step, with: DiskFull())
+        let error = await managerError { try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "k1") }
+        guard case .writeFailed? = error else {
+            Issue.record("expected writeFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(h.store.rowCounts == .init(tenants: 0, services: 0, environments: 0, endpoints: 0, events: 0, idempotencyKeys: 0))
+        #expect(h.bus.publishedEvents.isEmpty)
+        #expect(try await h.cache.get(chatProd) == nil)
+        #expect(h.writeCounters == [1, 0, 1])
+        #expect(h.timerCount(TrafficManagerMetrics.Name.writeLatency) == 1)
+
+        // The same call succeeds once the fault is gone, and the key was not burnt.
+        let retry = try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "k1")
+        #expect(retry.event?.action == .created && !retry.replayed)
+    }
+
+    @Test func aFailedUpdateKeepsThePreviousState() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://old:1")
+        struct Boom: Error {}
+        h.store.faults.failNext(1, at: "event", with: Boom())
+        _ = await managerError { try await h.manager.createRoute(chatProd, url: "http://new:2") }
+        #expect(try await h.store.lookup(chatProd) == RouteLookup(url: "http://old:1", revision: 1))
+        #expect(h.store.rowCounts.events == 1)
+    }
+
+    @Test func anUnreachableStoreIsStoreUnavailable() async throws {
+        let h = Harness()
+        h.store.faults.failNext(1, with: TrafficManagerError.storeUnavailable("connection refused"))
+        #expect(await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1") } == .storeUnavailable("connection refused"))
+        #expect(h.writeCounters == [1, 0, 1])
+        #expect(h.logs.messages(at: .warning).contains("route write failed"))
+    }
+
+    @Test func aPublishFailureIsLoggedAndCountedAndTheWriteStands() async throws {
+        let h = Harness()
+        h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("broker down"))
+        let result = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(result.event != nil)
+        #expect(h.writeCounters == [1, 1, 0])
+        #expect(h.counter(TrafficManagerMetrics.Name.publishFailures) == 1)
+        let warning = try #require(h.logs.entries.first { $0.level == .warning && $0.message.contains("not published") })
+        #expect(warning.metadata["event_id"] == result.event?.eventID.uuidString)
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(h.store.eventRows.first?.processedAt == nil)
+    }
+
+    @Test func aCacheFailureAfterCommitIsLoggedAndTheWriteStands() async throws {
+        let h = Harness()
+        h.cache.faults.failNext(1, with: TrafficManagerError.cacheUnavailable("down"))
+        let result = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(result.event?.action == .created)
+        #expect(h.counter(TrafficManagerMetrics.Name.cacheErrors) == 1)
+        #expect(h.logs.messages(at: .warning).contains { $0.contains("cache invalidation after a write failed") })
+        #expect(h.bus.publishedEvents.count == 1)
+    }
+
+    @Test func retryingTheSameWriteGivesTheSameResultAndNoSecondEvent() async throws {
+        let h = Harness()
+        let first = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        let second = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(second.endpoint == first.endpoint && second.event == nil)
+        let off1 = try await h.manager.deactivateRoute(chatProd)
+        let off2 = try await h.manager.deactivateRoute(chatProd)
+        #expect(off1.endpoint == off2.endpoint && off2.event == nil)
+        #expect(h.bus.publishedEvents.count == 2)
+        #expect(h.writeCounters == [4, 4, 0])
+    }
+
+    @Test func anIdempotencyKeyReplaysTheFirstResultWithoutWritingOrPublishing() async throws {
+        let h = Harness()
+        let first = try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "deploy-17")
+        try await h.manager.createRoute(chatProd, url: "http://other:1")
+        let replay = try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "deploy-17")
+        #expect(replay.replayed && replay.endpoint == first.endpoint && replay.event == first.event)
+        #expect(h.bus.publishedEvents.count == 2)
+        #expect(try await h.store.lookup(chatProd) == RouteLookup(url: "http://other:1", revision: 2))
+        #expect(h.store.rowCounts.idempotencyKeys == 1)
+        #expect(h.writeCounters == [3, 3, 0])
+    }
+
+    @Test func anIdempotencyKeyWithADifferentRequestIsAConflict() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "deploy-17")
+        let error = await managerError { try await h.manager.deactivateRoute(chatProd, idempotencyKey: "deploy-17") }
+        #expect(error == .idempotencyConflict(key: "deploy-17"))
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(h.writeCounters == [2, 1, 1])
+        #expect(h.bus.publishedEvents.count == 1)
+    }
+
+    @Test func activatingOrDeactivatingAnUnknownRouteIsNotFound() async throws {
+        let h = Harness()
+        #expect(await managerError { try await h.manager.activateRoute(chatProd) } == .routeNotFound(chatProd))
+        #expect(await managerError { try await h.manager.deactivateRoute(chatProd) } == .routeNotFound(chatProd))
+        #expect(h.store.rowCounts.tenants == 0)
+        #expect(h.writeCounters == [2, 0, 2])
+    }
+
+    @Test func eightConcurrentWritersOfOneRouteConvergeOnOneRecord() async throws {
+        let h = Harness()
+        let results = try await withThrowingTaskGroup(of: RouteWriteResult.self) { group in
+            for _ in 0..<8 { group.addTask { try await h.manager.createRoute(chatProd, url: "http://chat:4002") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.endpoint)).count == 1)
+        #expect(results.filter { $0.event != nil }.count == 1)
+        #expect(h.store.rowCounts == .init(tenants: 1, services: 1, environments: 1, endpoints: 1, events: 1, idempotencyKeys: 0))
+    }
+}

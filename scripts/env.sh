@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Connection defaults for the local test servers; source this file (values already set are kept).
+export TM_PG_HOST="${TM_PG_HOST:-127.0.0.1}"
+export TM_PG_PORT="${TM_PG_PORT:-55432}"
+export TM_PG_USER="${TM_PG_USER:-tm}"
+export TM_PG_PASSWORD="${TM_PG_PASSWORD:-tm}"
+export TM_PG_DATABASE="${TM_PG_DATABASE:-${TM_PG_DB:-trafficmanager_test}}"
+export TM_REDIS_HOST="${TM_REDIS_HOST:-127.0.0.1}"
+export TM_REDIS_PORT="${TM_REDIS_PORT:-56379}"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install dependencies, start local PostgreSQL and Redis, then build and run the Swift tests ("$@" goes to swift test).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Without TM_REQUIRE_SERVICES=1 a service that cannot be set up only warns (tests needing it skip).
+step() {
+  "$@" >&2 && return 0
+  if [ "${TM_REQUIRE_SERVICES:-0}" = 1 ]; then echo "test.sh: '$*' failed" >&2; exit 1; fi
+  echo "test.sh: warning: '$*' failed; continuing" >&2
+}
+step bash scripts/install-deps.sh
+step bash scripts/start-postgres.sh
+step bash scripts/start-redis.sh
+source scripts/env.sh
+
+swift build --build-tests
+swift test --skip-build "$@"
