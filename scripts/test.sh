@@ -16,3 +16,9 @@ source scripts/env.sh
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The same suite under ThreadSanitizer, in a build folder of its own (TM_SKIP_TSAN=1 skips it).
+if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
+  swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+  swift test --skip-build --sanitize=thread --scratch-path .build-tsan "$@"
+fi

@@ -129,7 +129,7 @@ public struct EventBusContract: Sendable {
 
 /// A thread-safe list of events, for handlers that run on other tasks.
 final class Recorder: Sendable {
-    private let list = Mutex<[RouteEvent]>([])
+    private let list = Locked<[RouteEvent]>([])
     func append(_ event: RouteEvent) { list.withLock { $0.append(event) } }
     var events: [RouteEvent] { list.withLock { $0 } }
     var count: Int { list.withLock { $0.count } }

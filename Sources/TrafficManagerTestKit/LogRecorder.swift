@@ -1,4 +1,5 @@
 import Logging
+import TrafficManager
 import Synchronization
 
 /// Keeps every log message, so tests can check what was logged and at which level.
@@ -15,7 +16,7 @@ public final class LogRecorder: Sendable {
         public var metadata: [String: String]
     }
 
-    private let storage = Mutex<[Entry]>([])
+    private let storage = Locked<[Entry]>([])
 
     /// Creates an empty recorder.
     public init() {}

@@ -9,11 +9,11 @@ public final class ManualTimeSource: TimeSource {
         var wall: Date
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Creates a source at monotonic zero and the given wall time.
     public init(wall: Date = Date(unixMilliseconds: 1_767_225_600_000)) {
-        state = Mutex(State(wall: wall))
+        state = Locked(State(wall: wall))
     }
 
     /// Moves both clocks forward by `duration`.

@@ -7,7 +7,7 @@ import TrafficManagerTestKit
 @Suite struct ContractsCatchBrokenBackendsTests {
     /// Plain cache-aside: no revision checks, no tombstones.
     final class PlainCache: RouteCache {
-        let entries = Mutex<[RouteID: CachedRoute]>([:])
+        let entries = Locked<[RouteID: CachedRoute]>([:])
         func get(_ route: RouteID) async throws -> CachedRoute? { entries.withLock { $0[route] } }
         func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
             entries.withLock { $0[route] = value }

@@ -64,7 +64,7 @@ func managerError(_ body: () async throws -> some Any) async -> TrafficManagerEr
 
 /// A one-shot gate: tasks wait on it until it is opened.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {
         await withCheckedContinuation { continuation in

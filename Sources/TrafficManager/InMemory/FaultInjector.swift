@@ -14,7 +14,7 @@ public final class FaultInjector: Sendable {
         var armed: Bool { failuresLeft > 0 || latency > .zero || hook != nil || !pointFailures.isEmpty }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let armed = Atomic(false)
 
     /// Creates an injector that injects nothing.

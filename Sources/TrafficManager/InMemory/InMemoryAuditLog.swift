@@ -8,7 +8,7 @@ public final class InMemoryAuditLog: AuditLog {
         var seen: Set<UUID> = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Faults to inject into ``record(_:)``.
     public let faults = FaultInjector()
 

@@ -16,7 +16,7 @@ public final class InMemoryEventBus: EventPublisher, RouteEventSource {
         var nextWaiterID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// How long a consumer waits before delivering an event its handler threw on.
     public let redeliveryDelay: Duration
     /// Faults to inject into ``publish(_:)``.

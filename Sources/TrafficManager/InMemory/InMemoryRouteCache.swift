@@ -13,7 +13,7 @@ public final class InMemoryRouteCache: RouteCache {
         var nextSweepAt = 1024
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let time: any TimeSource
     /// Faults to inject into this cache's calls.
     public let faults = FaultInjector()

@@ -42,7 +42,7 @@ public final class InMemoryRouteStore: RouteStore {
         }
     }
 
-    private let tables = Mutex(Tables())
+    private let tables = Locked(Tables())
     private let time: any TimeSource
     private let lookups = Atomic<Int>(0)
     /// Faults to inject into this store's calls and transaction steps.

@@ -34,7 +34,7 @@ public final class CircuitBreaker: Sendable {
 
     private let configuration: Configuration
     private let time: any TimeSource
-    private let state = Mutex(State.closed(failures: 0))
+    private let state = Locked(State.closed(failures: 0))
     private let healthy = Atomic(true)
 
     /// Creates a closed breaker.

@@ -13,7 +13,7 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         var nextWaiterID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The result of `operation` for `key`, shared with concurrent callers for the same key.
     func run(_ key: Key, operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
