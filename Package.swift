@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "TrafficManager", targets: ["TrafficManager"]),
         .library(name: "TrafficManagerTestKit", targets: ["TrafficManagerTestKit"]),
+        .library(name: "TrafficManagerRedis", targets: ["TrafficManagerRedis"]),
         .executable(name: "QuickStart", targets: ["QuickStart"]),
     ],
     dependencies: [
@@ -30,6 +31,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "TrafficManagerRedis",
+            dependencies: [
+                "TrafficManager",
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "QuickStart",
             dependencies: [
@@ -42,6 +57,15 @@ let package = Package(
             name: "TrafficManagerTests",
             dependencies: [
                 "TrafficManager",
+                "TrafficManagerTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "TrafficManagerRedisTests",
+            dependencies: [
+                "TrafficManager",
+                "TrafficManagerRedis",
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

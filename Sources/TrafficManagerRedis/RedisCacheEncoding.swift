@@ -1,0 +1,58 @@
+import TrafficManager
+
+/// How routes and cache entries are laid out in Redis.
+///
+/// - Key: `prefix + "{" + tenant|service|environment|version + "}"`. Names cannot contain `|`,
+///   `{` or `}`, so no two routes share a key, and the braces are a Redis Cluster hash tag that
+///   keeps everything about one route in one slot.
+/// - Value: `E|<revision>|<url>` for an endpoint, `N|<revision>|` for not found,
+///   `T|<revision>|` for a tombstone. The URL is last, so it may contain any character.
+enum RedisCacheEncoding {
+    static func key(_ route: RouteID, prefix: String) -> String {
+        "\(prefix){\(route.tenant)|\(route.service)|\(route.environment)|\(route.version)}"
+    }
+
+    static func encode(_ entry: CachedRoute) -> String {
+        switch entry {
+        case .endpoint(let url, let revision): return "E|\(revision)|\(url)"
+        case .notFound(let revision): return "N|\(revision)|"
+        case .tombstone(let revision): return "T|\(revision)|"
+        }
+    }
+
+    /// The entry `value` encodes, or `nil` when it is not one of ours.
+    static func decode(_ value: String) -> CachedRoute? {
+        let utf8 = value.utf8
+        guard utf8.count >= 4, let kind = utf8.first, utf8[utf8.index(after: utf8.startIndex)] == UInt8(ascii: "|") else {
+            return nil
+        }
+        let revisionStart = utf8.index(utf8.startIndex, offsetBy: 2)
+        guard let separator = utf8[revisionStart...].firstIndex(of: UInt8(ascii: "|")),
+            let revision = UInt64(Substring(utf8[revisionStart..<separator]))
+        else { return nil }
+        let rest = Substring(utf8[utf8.index(after: separator)...])
+        switch kind {
+        case UInt8(ascii: "E"): return .endpoint(url: String(rest), revision: revision)
+        case UInt8(ascii: "N") where rest.isEmpty: return .notFound(revision: revision)
+        case UInt8(ascii: "T") where rest.isEmpty: return .tombstone(revision: revision)
+        default: return nil
+        }
+    }
+
+    /// Sets KEYS[1] to ARGV[1] for ARGV[3] milliseconds unless the entry there has a revision
+    /// newer than ARGV[2] — or, when ARGV[4] is "1" (an invalidation), the same revision.
+    /// Returns 1 when set, 0 when refused. Runs atomically on the server.
+    static let conditionalSetScript = """
+        local current = redis.call('GET', KEYS[1])
+        if current then
+          local separator = string.find(current, '|', 3, true)
+          local revision = separator and tonumber(string.sub(current, 3, separator - 1))
+          local incoming = tonumber(ARGV[2])
+          if revision and (revision > incoming or (ARGV[4] == '1' and revision == incoming)) then
+            return 0
+          end
+        end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+        return 1
+        """
+}

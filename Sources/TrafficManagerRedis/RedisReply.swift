@@ -1,0 +1,45 @@
+import CHiredis
+
+/// A Redis reply, copied out of hiredis's reply tree so it can leave the connection's thread.
+enum RedisReply: Hashable, Sendable {
+    case string(String)
+    case status(String)
+    case integer(Int64)
+    case null
+    case error(String)
+    case array([RedisReply])
+
+    /// Copies `reply`; the caller frees it.
+    init(_ reply: UnsafePointer<redisReply>) {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            self = .string(Self.text(r))
+        case REDIS_REPLY_STATUS:
+            self = .status(Self.text(r))
+        case REDIS_REPLY_ERROR:
+            self = .error(Self.text(r))
+        case REDIS_REPLY_INTEGER:
+            self = .integer(Int64(r.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(r.elements)
+            for index in 0..<r.elements {
+                if let element = r.element[index] {
+                    elements.append(RedisReply(element))
+                } else {
+                    elements.append(.null)
+                }
+            }
+            self = .array(elements)
+        default:
+            self = .null
+        }
+    }
+
+    private static func text(_ r: redisReply) -> String {
+        guard let pointer = r.str else { return "" }
+        let bytes = UnsafeRawBufferPointer(start: pointer, count: r.len)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,74 @@
+extension RedisRouteCache {
+    /// Where and how to reach Redis.
+    public struct Configuration: Sendable {
+        /// How to reach the server.
+        public enum Endpoint: Sendable, Hashable {
+            /// A TCP host and port.
+            case tcp(host: String, port: Int)
+            /// A Unix domain socket.
+            case unixSocket(path: String)
+        }
+
+        /// How long to wait between attempts to reach an unreachable server.
+        public struct BackOff: Sendable, Hashable {
+            /// The first wait; each failed attempt doubles it.
+            public var initial: Duration
+            /// The longest wait.
+            public var maximum: Duration
+
+            /// Creates a back-off; the defaults wait 50 ms first and 2 s at most.
+            public init(initial: Duration = .milliseconds(50), maximum: Duration = .seconds(2)) {
+                self.initial = initial
+                self.maximum = maximum
+            }
+        }
+
+        /// The server.
+        public var endpoint: Endpoint
+        /// The password for `AUTH`, if the server wants one. Never logged.
+        public var password: String?
+        /// The database index for `SELECT`. Default 0.
+        public var database: Int
+        /// Connections, each with a thread of its own. Default 1: with auto-pipelining one
+        /// connection carries many concurrent callers.
+        public var connectionCount: Int
+        /// How long connecting may take. Default 1 s.
+        public var connectTimeout: Duration
+        /// How long a command may wait for its reply before the connection is dropped and the
+        /// call fails. Default 250 ms.
+        public var commandTimeout: Duration
+        /// Put before every key. Default `"tm:route:"`.
+        public var keyPrefix: String
+        /// How reconnection backs off.
+        public var reconnectBackOff: BackOff
+
+        /// Creates a configuration.
+        public init(
+            endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),
+            password: String? = nil,
+            database: Int = 0,
+            connectionCount: Int = 1,
+            connectTimeout: Duration = .seconds(1),
+            commandTimeout: Duration = .milliseconds(250),
+            keyPrefix: String = "tm:route:",
+            reconnectBackOff: BackOff = .init()
+        ) {
+            self.endpoint = endpoint
+            self.password = password
+            self.database = database
+            self.connectionCount = connectionCount
+            self.connectTimeout = connectTimeout
+            self.commandTimeout = commandTimeout
+            self.keyPrefix = keyPrefix
+            self.reconnectBackOff = reconnectBackOff
+        }
+
+        /// The endpoint, for messages: host and port or socket path, never the password.
+        var endpointDescription: String {
+            switch endpoint {
+            case .tcp(let host, let port): return "\(host):\(port)"
+            case .unixSocket(let path): return path
+            }
+        }
+    }
+}

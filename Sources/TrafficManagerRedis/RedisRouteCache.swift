@@ -1,0 +1,123 @@
+import Logging
+import ServiceLifecycle
+import TrafficManager
+
+/// A ``RouteCache`` in Redis, over hiredis.
+///
+/// - Hits are a plain `GET`; fills and invalidations are one server-side script (`EVALSHA`,
+///   loaded once and again after `NOSCRIPT`) that compares revisions and sets the entry with its
+///   TTL atomically.
+/// - Each of ``Configuration-swift.struct/connectionCount`` connections is owned by a thread of
+///   its own that pipelines whatever commands are queued when it wakes.
+/// - An unreachable Redis fails calls at once with ``TrafficManagerError/cacheUnavailable(_:)``
+///   (the resolver then answers from the store); connections come back by themselves.
+///
+/// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
+/// connections. Outside a service group, call ``shutdown()`` when done.
+public final class RedisRouteCache: RouteCache, Service {
+    private let configuration: Configuration
+    private let connections: [RedisConnection]
+    private let next = Locked(0)
+    private let scriptSHA = Locked<String?>(nil)
+    private let logger: Logger
+
+    /// Creates the cache and starts its connection threads. Connections are made on first use.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis")) {
+        self.configuration = configuration
+        self.logger = logger
+        connections = (0..<max(1, configuration.connectionCount)).map {
+            RedisConnection(configuration: configuration, name: "tm-redis-\($0)", logger: logger)
+        }
+    }
+
+    public func get(_ route: RouteID) async throws -> CachedRoute? {
+        let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
+        switch try await send(["GET", key]) {
+        case .null:
+            return nil
+        case .string(let value):
+            guard let entry = RedisCacheEncoding.decode(value) else {
+                throw TrafficManagerError.cacheUnavailable("Redis key \(key) holds a value TrafficManager did not write")
+            }
+            return entry
+        case let reply:
+            throw Self.unexpected(reply, to: "GET")
+        }
+    }
+
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
+        precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
+        return try await conditionalSet(route, value, ttl: ttl, invalidation: false)
+    }
+
+    public func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws {
+        _ = try await conditionalSet(route, .tombstone(revision: revision), ttl: ttl, invalidation: true)
+    }
+
+    /// Waits for graceful shutdown or cancellation, then closes every connection.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        } onGracefulShutdown: {}
+        await shutdown()
+    }
+
+    /// Closes every connection after the commands already queued. Later calls fail with
+    /// ``TrafficManagerError/cacheUnavailable(_:)``.
+    public func shutdown() async {
+        for connection in connections { await connection.close() }
+    }
+
+    private func conditionalSet(_ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool) async throws -> Bool {
+        let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
+        let milliseconds = max(1, ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+        let arguments = ["1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds), invalidation ? "1" : "0"]
+        var reply = try await send(["EVALSHA", try await loadScript()] + arguments)
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            scriptSHA.withLock { $0 = nil }
+            reply = try await send(["EVALSHA", try await loadScript()] + arguments)
+        }
+        switch reply {
+        case .integer(1): return true
+        case .integer(0): return false
+        case let reply: throw Self.unexpected(reply, to: "EVALSHA")
+        }
+    }
+
+    private func loadScript() async throws -> String {
+        if let sha = scriptSHA.withLock({ $0 }) { return sha }
+        switch try await send(["SCRIPT", "LOAD", RedisCacheEncoding.conditionalSetScript]) {
+        case .string(let sha):
+            scriptSHA.withLock { $0 = sha }
+            return sha
+        case let reply:
+            throw Self.unexpected(reply, to: "SCRIPT LOAD")
+        }
+    }
+
+    func send(_ arguments: [String]) async throws -> RedisReply {
+        let index = next.withLock { next in
+            defer { next = (next + 1) % connections.count }
+            return next
+        }
+        return try await connections[index].send(arguments)
+    }
+
+    /// The configuration, for tests.
+    var configurationForTests: Configuration { configuration }
+
+    private static func unexpected(_ reply: RedisReply, to command: String) -> TrafficManagerError {
+        if case .error(let message) = reply {
+            return .cacheUnavailable("Redis answered \(command) with an error: \(message)")
+        }
+        return .cacheUnavailable("Redis answered \(command) with an unexpected reply: \(reply)")
+    }
+
+    private static func isTombstone(_ value: CachedRoute) -> Bool {
+        if case .tombstone = value { return true }
+        return false
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import MetricsTestKit
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+@testable import TrafficManagerRedis
+
+/// Redis killed and started again under a stream of resolves, on a Redis of this test's own.
+@Suite(.enabled(if: TestServices.redis.shouldRun, redisSkip))
+struct RedisRestartTests {
+    private let environment = ["TM_REDIS_PORT": "56391", "TM_REDIS_DIR": "/tmp/tm-redis-restart-test"]
+
+    @Test func everyResolveIsAnsweredWhileRedisIsDownAndTheCacheIsUsedAgainAfterRestart() async throws {
+        #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
+        defer { _ = try? runScript("scripts/stop-redis.sh", environment: environment) }
+
+        let cache = RedisRouteCache(
+            configuration: .init(
+                endpoint: .tcp(host: "127.0.0.1", port: 56391), commandTimeout: .milliseconds(200),
+                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
+        defer { Task { await cache.shutdown() } }
+        let metrics = TestMetrics()
+        let store = InMemoryRouteStore()
+        let manager = TrafficManager(
+            store: store, cache: cache, publisher: InMemoryEventBus(),
+            configuration: .init(cacheBreaker: .init(failureThreshold: 3, coolDown: .milliseconds(100))),
+            metricsFactory: metrics)
+        let tenant = UniqueNames.tenant()
+        let routes = try (0..<20).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
+        for (index, route) in routes.enumerated() { try await manager.createRoute(route, url: "http://svc\(index):1") }
+
+        /// Resolves every route `rounds` times; returns how many answers were wrong or failed.
+        func resolveAll(rounds: Int) async -> Int {
+            var wrong = 0
+            for _ in 0..<rounds {
+                for (index, route) in routes.enumerated() {
+                    let url = try? await manager.resolve(route)
+                    if url != "http://svc\(index):1" { wrong += 1 }
+                }
+            }
+            return wrong
+        }
+
+        #expect(await resolveAll(rounds: 5) == 0)
+        let hitsBefore = metrics.counterTotal(label: "cache_hit_total")
+        #expect(hitsBefore >= 80)
+
+        #expect(try runScript("scripts/stop-redis.sh", environment: environment) == 0)
+        let lookupsBefore = store.lookupCount
+        #expect(await resolveAll(rounds: 10) == 0)
+        #expect(store.lookupCount - lookupsBefore >= 150)
+        #expect(metrics.counterTotal(label: "cache_errors_total") >= 1)
+
+        #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
+        let hitsWhileDown = metrics.counterTotal(label: "cache_hit_total")
+        var recovered = false
+        for _ in 0..<200 where !recovered {
+            #expect(await resolveAll(rounds: 1) == 0)
+            recovered = metrics.counterTotal(label: "cache_hit_total") > hitsWhileDown + 20
+            if !recovered { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(recovered, "the cache was not used again within 5 s of Redis coming back")
+    }
+}
