@@ -22,17 +22,28 @@ enum RedisCacheEncoding {
 
     /// The entry `value` encodes, or `nil` when it is not one of ours.
     static func decode(_ value: String) -> CachedRoute? {
-        let utf8 = value.utf8
-        guard utf8.count >= 4, let kind = utf8.first, utf8[utf8.index(after: utf8.startIndex)] == UInt8(ascii: "|") else {
-            return nil
+        var value = value
+        return value.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The entry the bytes encode, or `nil` when they are not one of ours.
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> CachedRoute? {
+        guard bytes.count >= 4, bytes[1] == UInt8(ascii: "|") else { return nil }
+        var index = 2
+        var revision: UInt64 = 0
+        while index < bytes.count, bytes[index] != UInt8(ascii: "|") {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (times10, overflow1) = revision.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
+            guard !overflow1, !overflow2 else { return nil }
+            revision = sum
+            index += 1
         }
-        let revisionStart = utf8.index(utf8.startIndex, offsetBy: 2)
-        guard let separator = utf8[revisionStart...].firstIndex(of: UInt8(ascii: "|")),
-            let revision = UInt64(Substring(utf8[revisionStart..<separator]))
-        else { return nil }
-        let rest = Substring(utf8[utf8.index(after: separator)...])
-        switch kind {
-        case UInt8(ascii: "E"): return .endpoint(url: String(rest), revision: revision)
+        guard index > 2, index < bytes.count else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[(index + 1)...])
+        switch bytes[0] {
+        case UInt8(ascii: "E"): return .endpoint(url: String(decoding: rest, as: UTF8.self), revision: revision)
         case UInt8(ascii: "N") where rest.isEmpty: return .notFound(revision: revision)
         case UInt8(ascii: "T") where rest.isEmpty: return .tombstone(revision: revision)
         default: return nil

@@ -10,16 +10,20 @@ import TrafficManager
 /// writes them all, then reads all the replies in order (auto-pipelining), and resumes each
 /// caller with its own reply. No hiredis call ever runs on a Swift concurrency thread.
 ///
+/// The thread is also a `TaskExecutor`: tasks that prefer it run on it between I/O rounds, so
+/// their round trips to Redis resume them without waking any other thread.
+///
 /// While the server is unreachable, commands fail at once with `cacheUnavailable`; the thread
 /// tries to connect again at most once per back-off interval, which doubles up to a limit.
-final class RedisConnection: Sendable {
+final class RedisConnection: TaskExecutor {
     struct Request {
-        var arguments: [String]
+        var command: RedisCommand
         var continuation: CheckedContinuation<RedisReply, any Error>
     }
 
     private struct Queue {
         var pending: [Request] = []
+        var jobs: [UnownedJob] = []
         var threadIsWaiting = false
         var closed = false
         var finished: CheckedContinuation<Void, Never>?
@@ -30,11 +34,9 @@ final class RedisConnection: Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let configuration: RedisRouteCache.Configuration
     private let logger: Logger
-    private let name: String
 
     init(configuration: RedisRouteCache.Configuration, name: String, logger: Logger) {
         self.configuration = configuration
-        self.name = name
         self.logger = logger
         let thread = Thread { [self] in
             var owner = ContextOwner(configuration: configuration, logger: logger)
@@ -45,22 +47,33 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command and returns its reply.
-    func send(_ arguments: [String]) async throws -> RedisReply {
+    func send(_ command: RedisCommand) async throws -> RedisReply {
+        // Resumed exactly once: by the thread with the reply or an error, or here when closed.
         try await withCheckedThrowingContinuation { continuation in
             let wake = queue.withLock { queue -> Bool? in
                 guard !queue.closed else { return nil }
-                queue.pending.append(Request(arguments: arguments, continuation: continuation))
-                if queue.threadIsWaiting {
-                    queue.threadIsWaiting = false
-                    return true
-                }
-                return false
+                queue.pending.append(Request(command: command, continuation: continuation))
+                return Self.takeWaitingThread(&queue)
             }
             switch wake {
             case nil: continuation.resume(throwing: TrafficManagerError.cacheUnavailable("the Redis cache was shut down"))
             case true?: wakeUp.signal()
             case false?: break
             }
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let wake = queue.withLock { queue -> Bool? in
+            guard !queue.didFinish else { return nil }
+            queue.jobs.append(job)
+            return Self.takeWaitingThread(&queue)
+        }
+        switch wake {
+        case nil: globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        case true?: wakeUp.signal()
+        case false?: break
         }
     }
 
@@ -72,39 +85,72 @@ final class RedisConnection: Sendable {
                 queue.closed = true
                 if queue.didFinish { return (true, false) }
                 queue.finished = finished
-                defer { queue.threadIsWaiting = false }
-                return (false, queue.threadIsWaiting)
+                return (false, Self.takeWaitingThread(&queue))
             }
             if alreadyDone { finished.resume() }
             if wake { wakeUp.signal() }
         }
     }
 
+    private static func takeWaitingThread(_ queue: inout Queue) -> Bool {
+        guard queue.threadIsWaiting else { return false }
+        queue.threadIsWaiting = false
+        return true
+    }
+
+    /// The connection whose thread is the current thread, if any.
+    static var current: RedisConnection? {
+        guard let pointer = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<RedisConnection>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
     private func runLoop(_ owner: inout ContextOwner) {
+        // The thread holds the connection (its closure captures it), so an unretained pointer
+        // in the thread-local slot stays valid for the thread's life.
+        pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
+        let executor = asUnownedTaskExecutor()
+        var jobs: [UnownedJob] = []
+        var batch: [Request] = []
         while true {
-            let (batch, closed) = queue.withLock { queue -> ([Request], Bool) in
-                if queue.pending.isEmpty {
-                    if !queue.closed { queue.threadIsWaiting = true }
-                    return ([], queue.closed)
-                }
-                defer { queue.pending.removeAll(keepingCapacity: true) }
-                return (queue.pending, false)
+            // Run the tasks that were resumed on this thread; they may queue more commands.
+            queue.withLock { swap(&jobs, &$0.jobs) }
+            for job in jobs { job.runSynchronously(on: executor) }
+            let ranJobs = !jobs.isEmpty
+            jobs.removeAll(keepingCapacity: true)
+
+            let closed = queue.withLock { queue -> Bool in
+                swap(&batch, &queue.pending)
+                if batch.isEmpty && !ranJobs && queue.jobs.isEmpty && !queue.closed { queue.threadIsWaiting = true }
+                return queue.closed
             }
-            if batch.isEmpty {
-                if closed { break }
-                wakeUp.wait()
-                continue
+            if !batch.isEmpty {
+                owner.execute(batch)
+                batch.removeAll(keepingCapacity: true)
+            } else if !ranJobs {
+                if closed && queue.withLock({ $0.jobs.isEmpty }) { break }
+                if !closed { wakeUp.wait() }
             }
-            owner.execute(batch)
         }
         owner.disconnect()
-        let finished = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+        let (finished, leftovers) = queue.withLock { queue -> (CheckedContinuation<Void, Never>?, [UnownedJob]) in
             queue.didFinish = true
-            defer { queue.finished = nil }
-            return queue.finished
+            defer { queue.finished = nil; queue.jobs = [] }
+            return (queue.finished, queue.jobs)
         }
+        for job in leftovers { globalConcurrentExecutor.enqueue(job) }
         finished?.resume()
     }
+}
+
+/// The thread-local slot naming the connection a thread belongs to.
+private let currentConnectionKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+extension RedisConnection {
+    fileprivate static var currentKey: pthread_key_t { currentConnectionKey }
 }
 
 /// The hiredis context, touched only by its connection's thread.
@@ -115,6 +161,7 @@ private struct ContextOwner {
     var nextAttempt = ContinuousClock.now
     var backOff: Duration
     var lastError = "not connected yet"
+    var encoder = RESPEncoder()
 
     init(configuration: RedisRouteCache.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -128,8 +175,15 @@ private struct ContextOwner {
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
+        encoder.removeAll()
         for request in batch {
-            Self.append(request.arguments, to: context)
+            encoder.append(request.command)
+        }
+        encoder.bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { characters in
+                // hiredis copies the bytes into its output buffer before returning.
+                _ = redisAppendFormattedCommand(context, characters.baseAddress, characters.count)
+            }
         }
         for (index, request) in batch.enumerated() {
             var raw: UnsafeMutableRawPointer?
@@ -142,7 +196,9 @@ private struct ContextOwner {
                 drop(reason: reason)
                 return
             }
-            let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self))
+            let decodesEntry: Bool
+            if case .getEntry = request.command { decodesEntry = true } else { decodesEntry = false }
+            let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self), decodesEntry: decodesEntry)
             freeReplyObject(raw)
             request.continuation.resume(returning: reply)
         }
@@ -186,7 +242,11 @@ private struct ContextOwner {
         if let password = configuration.password { setup.append(["AUTH", password]) }
         if configuration.database != 0 { setup.append(["SELECT", String(configuration.database)]) }
         for command in setup {
-            Self.append(command, to: context)
+            encoder.removeAll()
+            encoder.append(command)
+            encoder.bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { _ = redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+            }
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 lastError = Self.errorText(context)
@@ -214,25 +274,6 @@ private struct ContextOwner {
     mutating func disconnect() {
         if let context { redisFree(context) }
         context = nil
-    }
-
-    private static func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) {
-        // All arguments in one buffer; hiredis copies them into its output buffer before it returns.
-        var blob: [UInt8] = []
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for argument in arguments {
-            offsets.append(blob.count)
-            blob.append(contentsOf: argument.utf8)
-            lengths.append(blob.count - offsets[offsets.count - 1])
-        }
-        blob.append(0)
-        blob.withUnsafeBufferPointer { bytes in
-            guard let base = bytes.baseAddress else { return }
-            let start = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = offsets.map { start + $0 }
-            _ = redisAppendCommandArgv(context, Int32(arguments.count), &pointers, lengths)
-        }
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {

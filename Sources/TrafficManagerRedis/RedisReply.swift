@@ -1,4 +1,5 @@
 import CHiredis
+import TrafficManager
 
 /// A Redis reply, copied out of hiredis's reply tree so it can leave the connection's thread.
 enum RedisReply: Hashable, Sendable {
@@ -8,10 +9,19 @@ enum RedisReply: Hashable, Sendable {
     case null
     case error(String)
     case array([RedisReply])
+    /// A bulk string that decoded as a cache entry (replies to ``RedisCommand/getEntry(_:prefix:)``).
+    case cacheEntry(CachedRoute)
 
-    /// Copies `reply`; the caller frees it.
-    init(_ reply: UnsafePointer<redisReply>) {
+    /// Copies `reply`, decoding a bulk string as a cache entry when `decodesEntry` and it is
+    /// one; the caller frees `reply`.
+    init(_ reply: UnsafePointer<redisReply>, decodesEntry: Bool = false) {
         let r = reply.pointee
+        if decodesEntry, r.type == REDIS_REPLY_STRING, let pointer = r.str,
+            let entry = RedisCacheEncoding.decode(UnsafeRawBufferPointer(start: pointer, count: r.len))
+        {
+            self = .cacheEntry(entry)
+            return
+        }
         switch r.type {
         case REDIS_REPLY_STRING:
             self = .string(Self.text(r))

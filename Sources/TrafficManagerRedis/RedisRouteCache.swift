@@ -30,16 +30,28 @@ public final class RedisRouteCache: RouteCache, Service {
         }
     }
 
+    /// An executor that runs tasks on the thread of the cache's first connection.
+    ///
+    /// Tasks that prefer it (`Task(executorPreference:)`, `withTaskExecutorPreference`) run
+    /// between that connection's I/O rounds, and their cache calls go to that connection, so
+    /// a round trip to Redis resumes them without waking another thread: the fastest way to
+    /// serve many concurrent resolves. Such tasks must not block; while one runs, the
+    /// connection waits.
+    public var taskExecutor: any TaskExecutor { connections[0] }
+
+    /// One executor per connection, each as ``taskExecutor`` describes; spread tasks over them
+    /// to use every connection's thread.
+    public var taskExecutors: [any TaskExecutor] { connections }
+
     public func get(_ route: RouteID) async throws -> CachedRoute? {
-        let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
-        switch try await send(["GET", key]) {
+        switch try await connection().send(.getEntry(route, prefix: configuration.keyPrefix)) {
+        case .cacheEntry(let entry):
+            return entry
         case .null:
             return nil
-        case .string(let value):
-            guard let entry = RedisCacheEncoding.decode(value) else {
-                throw TrafficManagerError.cacheUnavailable("Redis key \(key) holds a value TrafficManager did not write")
-            }
-            return entry
+        case .string:
+            let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
+            throw TrafficManagerError.cacheUnavailable("Redis key \(key) holds a value TrafficManager did not write")
         case let reply:
             throw Self.unexpected(reply, to: "GET")
         }
@@ -99,11 +111,18 @@ public final class RedisRouteCache: RouteCache, Service {
     }
 
     func send(_ arguments: [String]) async throws -> RedisReply {
+        try await connection().send(.arguments(arguments))
+    }
+
+    /// The connection whose thread runs this call, else the next one, round robin.
+    private func connection() -> RedisConnection {
+        if connections.count == 1 { return connections[0] }
+        if let current = RedisConnection.current, connections.contains(where: { $0 === current }) { return current }
         let index = next.withLock { next in
             defer { next = (next + 1) % connections.count }
             return next
         }
-        return try await connections[index].send(arguments)
+        return connections[index]
     }
 
     /// The configuration, for tests.

@@ -125,3 +125,37 @@ struct RedisRouteCacheTests {
 }
 
 let chatRoute = try! RouteID(tenant: "chat-app", service: "chat", environment: "prod", version: "v1")
+
+@Suite(.enabled(if: TestServices.redis.shouldRun, redisSkip))
+struct RedisTaskExecutorTests {
+    @Test func tasksOnTheConnectionExecutorsGetTheirOwnAnswers() async throws {
+        let cache = RedisRouteCache(
+            configuration: .init(
+                endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), connectionCount: 2,
+                keyPrefix: "tm:test:\(UniqueNames.tenant()):"))
+        let tenant = UniqueNames.tenant()
+        let routes = try (0..<32).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
+        for (index, route) in routes.enumerated() {
+            try await cache.fill(route, with: .endpoint(url: "http://svc\(index):1", revision: 1), ttl: .seconds(60))
+        }
+        let executors = cache.taskExecutors
+        #expect(executors.count == 2)
+        let wrong = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, route) in routes.enumerated() {
+                group.addTask(executorPreference: executors[index % 2]) {
+                    var wrong = 0
+                    for _ in 0..<100 where try await cache.get(route) != .endpoint(url: "http://svc\(index):1", revision: 1) {
+                        wrong += 1
+                    }
+                    return wrong
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+        await cache.shutdown()
+        // A task that prefers a closed connection's executor still runs, elsewhere.
+        let ran = await Task(executorPreference: executors[0]) { (try? await cache.get(routes[0])) == nil }.value
+        #expect(ran)
+    }
+}

@@ -1,0 +1,27 @@
+// swift-tools-version:6.1
+// Benchmarks and load tools. A package of its own, so that users of TrafficManager never
+// fetch or build the benchmarking dependencies.
+import PackageDescription
+
+let package = Package(
+    name: "TrafficManagerBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "TrafficManager", path: ".."),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "tm-load",
+            dependencies: [
+                .product(name: "TrafficManager", package: "TrafficManager"),
+                .product(name: "TrafficManagerRedis", package: "TrafficManager"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "LoadTool"
+        )
+    ],
+    swiftLanguageModes: [.v6]
+)
