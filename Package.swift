@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TrafficManager", targets: ["TrafficManager"]),
         .library(name: "TrafficManagerTestKit", targets: ["TrafficManagerTestKit"]),
         .library(name: "TrafficManagerRedis", targets: ["TrafficManagerRedis"]),
+        .library(name: "TrafficManagerPostgres", targets: ["TrafficManagerPostgres"]),
         .executable(name: "QuickStart", targets: ["QuickStart"]),
     ],
     dependencies: [
@@ -45,6 +46,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "TrafficManagerPostgres",
+            dependencies: [
+                "TrafficManager",
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "QuickStart",
             dependencies: [
@@ -66,6 +81,15 @@ let package = Package(
             dependencies: [
                 "TrafficManager",
                 "TrafficManagerRedis",
+                "TrafficManagerTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "TrafficManagerPostgresTests",
+            dependencies: [
+                "TrafficManager",
+                "TrafficManagerPostgres",
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

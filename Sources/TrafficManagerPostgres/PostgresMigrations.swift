@@ -1,0 +1,55 @@
+/// The schema, as versioned migrations shipped in the module.
+///
+/// ``script(schema:)`` wraps them in one `DO` block that takes a transaction-scoped advisory
+/// lock, creates the `tm_schema_migrations` table if needed, applies each migration whose
+/// version is not recorded yet, and records it — one transaction, safe to run twice or from two
+/// processes at once.
+enum PostgresMigrations {
+    struct Migration {
+        var version: Int
+        var name: String
+        var sql: String
+    }
+
+    /// The advisory lock key migrations hold ("tmmigr" in ASCII).
+    static let lockKey: Int64 = 0x746D_6D69_6772
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "routes, events, idempotency keys, tm_apply", sql: Migration0001.sql)
+    ]
+
+    static func script(schema: String?) -> String {
+        var body = "BEGIN\n"
+        body += "PERFORM pg_advisory_xact_lock(\(lockKey));\n"
+        if let schema { body += "CREATE SCHEMA IF NOT EXISTS \(schema);\n" }
+        body += """
+            CREATE TABLE IF NOT EXISTS tm_schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+
+            """
+        for migration in all {
+            precondition(!migration.sql.contains("$migration$"), "a migration may not contain the $migration$ quote")
+            body += """
+                IF NOT EXISTS (SELECT 1 FROM tm_schema_migrations WHERE version = \(migration.version)) THEN
+                    EXECUTE $migration$\(migration.sql)$migration$;
+                    INSERT INTO tm_schema_migrations (version, name) VALUES (\(migration.version), '\(migration.name)');
+                END IF;
+
+                """
+        }
+        body += "END"
+        return "DO $do$\(body)$do$"
+    }
+
+    /// The versions recorded, comma-separated.
+    static let recordedVersions = "SELECT string_agg(version::text, ',' ORDER BY version) FROM tm_schema_migrations"
+
+    static func isValidIdentifier(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 63 else { return false }
+        let lower = { (c: Unicode.Scalar) in (c >= "a" && c <= "z") || c == "_" }
+        return lower(first) && name.unicodeScalars.allSatisfy { lower($0) || ($0 >= "0" && $0 <= "9") }
+    }
+}

@@ -1,0 +1,118 @@
+extension PostgresRouteStore {
+    /// Where and how to reach PostgreSQL.
+    public struct Configuration: Sendable {
+        /// How to reach the server.
+        public enum Endpoint: Sendable, Hashable {
+            /// A TCP host and port.
+            case tcp(host: String, port: Int)
+            /// The Unix socket in `directory` for `port` (the socket file is `.s.PGSQL.<port>`).
+            case unixSocket(directory: String, port: Int = 5432)
+        }
+
+        /// libpq's `sslmode`.
+        public enum SSLMode: String, Sendable, Hashable {
+            case disable, allow, prefer, require
+            case verifyCA = "verify-ca"
+            case verifyFull = "verify-full"
+        }
+
+        /// How long to wait between attempts to reach an unreachable server.
+        public struct BackOff: Sendable, Hashable {
+            /// The first wait; each failed attempt doubles it.
+            public var initial: Duration
+            /// The longest wait.
+            public var maximum: Duration
+
+            /// Creates a back-off; the defaults wait 100 ms first and 5 s at most.
+            public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
+                self.initial = initial
+                self.maximum = maximum
+            }
+        }
+
+        /// The server.
+        public var endpoint: Endpoint
+        /// The role to connect as.
+        public var user: String
+        /// The role's password, if the server asks for one. Never logged, never in an error.
+        public var password: String?
+        /// The database.
+        public var database: String
+        /// The schema the tables live in, created by ``PostgresRouteStore/migrate()``; `nil`
+        /// uses the server's default search path (normally `public`). Letters, digits and `_`.
+        public var schema: String?
+        /// TLS use. Default `prefer`.
+        public var sslMode: SSLMode
+        /// Connections, each owned by a thread of its own. Default 4.
+        public var poolSize: Int
+        /// How long connecting may take (libpq rounds to whole seconds, at least 2). Default 5 s.
+        public var connectTimeout: Duration
+        /// The server-side `statement_timeout` of every statement. Default 5 s.
+        public var statementTimeout: Duration
+        /// The most statements a connection sends in one pipeline. Default 128.
+        public var maximumPipelineDepth: Int
+        /// How many times a write that hit a serialization failure or deadlock is retried.
+        /// Default 3.
+        public var serializationRetries: Int
+        /// How reconnection backs off.
+        public var reconnectBackOff: BackOff
+
+        /// Creates a configuration.
+        public init(
+            endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 5432),
+            user: String,
+            password: String? = nil,
+            database: String,
+            schema: String? = nil,
+            sslMode: SSLMode = .prefer,
+            poolSize: Int = 4,
+            connectTimeout: Duration = .seconds(5),
+            statementTimeout: Duration = .seconds(5),
+            maximumPipelineDepth: Int = 128,
+            serializationRetries: Int = 3,
+            reconnectBackOff: BackOff = .init()
+        ) {
+            self.endpoint = endpoint
+            self.user = user
+            self.password = password
+            self.database = database
+            self.schema = schema
+            self.sslMode = sslMode
+            self.poolSize = poolSize
+            self.connectTimeout = connectTimeout
+            self.statementTimeout = statementTimeout
+            self.maximumPipelineDepth = maximumPipelineDepth
+            self.serializationRetries = serializationRetries
+            self.reconnectBackOff = reconnectBackOff
+        }
+
+        /// The server, for messages: host and port or socket directory, never the password.
+        var endpointDescription: String {
+            switch endpoint {
+            case .tcp(let host, let port): return "\(host):\(port)"
+            case .unixSocket(let directory, let port): return "\(directory)/.s.PGSQL.\(port)"
+            }
+        }
+
+        /// libpq connection keywords and values.
+        var connectionParameters: [(String, String)] {
+            var parameters: [(String, String)] = []
+            switch endpoint {
+            case .tcp(let host, let port):
+                parameters += [("host", host), ("port", String(port))]
+            case .unixSocket(let directory, let port):
+                parameters += [("host", directory), ("port", String(port))]
+            }
+            parameters += [("user", user), ("dbname", database), ("sslmode", sslMode.rawValue)]
+            if let password { parameters.append(("password", password)) }
+            parameters.append(("application_name", "TrafficManager"))
+            parameters.append(("connect_timeout", String(max(2, connectTimeout.components.seconds))))
+            let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+            var options = "-c statement_timeout=\(max(1, milliseconds))"
+            if let schema { options += " -c search_path=\(schema)" }
+            parameters.append(("options", options))
+            parameters.append(("keepalives", "1"))
+            return parameters
+        }
+    }
+}

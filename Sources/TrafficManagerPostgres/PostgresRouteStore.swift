@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TrafficManager
+
+/// A ``RouteStore`` in PostgreSQL, over libpq.
+///
+/// - Reads are one prepared statement; concurrent reads queued on one connection go out
+///   together in libpq's pipeline mode.
+/// - Each write is one call of the `tm_apply` function that ``migrate()`` installs: one
+///   transaction that gets or inserts the tenant, service and environment, inserts or updates
+///   the endpoint and bumps its revision, inserts the `route_events` row, and stores the
+///   idempotency key's result — all or nothing. Serialization failures and deadlocks are
+///   retried (``Configuration-swift.struct/serializationRetries``).
+/// - Connections are made on first use and again after they break; while the server is
+///   unreachable calls fail fast with ``TrafficManagerError/storeUnavailable(_:)``, naming the
+///   host and port but never the password.
+///
+/// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
+/// connections. Outside a service group, call ``shutdown()`` when done.
+public final class PostgresRouteStore: RouteStore, Service {
+    private let configuration: Configuration
+    private let pool: PostgresConnectionPool
+    private let logger: Logger
+
+    /// Creates the store and starts its connection threads.
+    ///
+    /// - Precondition: `configuration.schema`, if set, is letters, digits and `_`.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Postgres")) {
+        if let schema = configuration.schema {
+            precondition(PostgresMigrations.isValidIdentifier(schema), "schema must be letters, digits and _")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        pool = PostgresConnectionPool(configuration: configuration, logger: logger)
+    }
+
+    /// Creates or upgrades the schema: runs every migration not yet recorded, under an
+    /// advisory lock, so running it twice or from two processes at once is safe.
+    ///
+    /// - Returns: the versions the schema is at afterwards.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)))
+        let rows = try await run(.simple(PostgresMigrations.recordedVersions))
+        let versions = rows.rows.first?.first??.split(separator: ",").compactMap { Int($0) } ?? []
+        logger.info("schema migrated", metadata: ["versions": "\(versions)"])
+        return versions
+    }
+
+    public func lookup(_ route: RouteID) async throws -> RouteLookup {
+        let rows = try await run(.prepared(.lookup, Self.parameters(route)))
+        guard let row = rows.rows.first else { return .neverExisted }
+        return RouteLookup(url: row[0], revision: try Self.integer(row[1]))
+    }
+
+    public func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
+        let rows = try await run(.prepared(.endpoint, Self.parameters(route)))
+        guard let row = rows.rows.first else { return nil }
+        return RouteEndpoint(
+            route: route, url: row[0] ?? "", isActive: row[1] == "t", createdAt: Date(unixMilliseconds: try Self.integer(row[3])),
+            updatedAt: Date(unixMilliseconds: try Self.integer(row[4])), revision: try Self.integer(row[2]))
+    }
+
+    public func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+        let route = command.route
+        let (operation, url): (String, String?)
+        switch command.operation {
+        case .upsert(let target): (operation, url) = ("upsert", target)
+        case .activate: (operation, url) = ("activate", nil)
+        case .deactivate: (operation, url) = ("deactivate", nil)
+        }
+        let parameters: [String?] = Self.parameters(route) + [operation, url, idempotencyKey?.value, idempotencyKey.map { _ in command.fingerprint }]
+        var attempt = 0
+        while true {
+            do {
+                let rows = try await pool.run(.prepared(.apply, parameters))
+                return try Self.writeResult(rows, route: route)
+            } catch let failure as PostgresFailure where failure.isRetryable && attempt < configuration.serializationRetries {
+                attempt += 1
+                logger.debug("retrying a write after \(failure)", metadata: ["route": "\(route)", "attempt": "\(attempt)"])
+            } catch let failure as PostgresFailure {
+                throw Self.error(failure, route: route, key: idempotencyKey)
+            }
+        }
+    }
+
+    /// Waits for graceful shutdown or cancellation, then closes every connection.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        } onGracefulShutdown: {}
+        await shutdown()
+    }
+
+    /// Closes every connection after the statements already queued. Later calls fail with
+    /// ``TrafficManagerError/storeUnavailable(_:)``.
+    public func shutdown() async {
+        await pool.close()
+    }
+
+    /// Runs SQL in the simple query protocol; for tests and tools.
+    func execute(_ sql: String) async throws -> PostgresRows {
+        try await run(.simple(sql))
+    }
+
+    private func run(_ statement: PostgresStatement) async throws -> PostgresRows {
+        do {
+            return try await pool.run(statement)
+        } catch let failure as PostgresFailure {
+            throw Self.error(failure, route: nil, key: nil)
+        }
+    }
+
+    private static func parameters(_ route: RouteID) -> [String?] {
+        [route.tenant, route.service, route.environment, route.version]
+    }
+
+    private static func writeResult(_ rows: PostgresRows, route: RouteID) throws -> RouteWriteResult {
+        guard let row = rows.rows.first, row.count == 8, let url = row[0] else {
+            throw TrafficManagerError.writeFailed("tm_apply returned an unexpected row")
+        }
+        let endpoint = RouteEndpoint(
+            route: route, url: url, isActive: row[1] == "t", createdAt: Date(unixMilliseconds: try integer(row[3])),
+            updatedAt: Date(unixMilliseconds: try integer(row[4])), revision: try integer(row[2]))
+        var event: RouteEvent?
+        if let id = row[5], let action = row[6] {
+            guard let eventID = UUID(uuidString: id), let action = RouteAction(rawValue: action) else {
+                throw TrafficManagerError.writeFailed("tm_apply returned an unknown event \(id) \(action)")
+            }
+            event = RouteEvent(
+                eventID: eventID, action: action, route: route, url: url, revision: endpoint.revision,
+                occurredAt: endpoint.updatedAt)
+        }
+        return RouteWriteResult(endpoint: endpoint, event: event, replayed: row[7] == "t")
+    }
+
+    private static func integer<T: FixedWidthInteger>(_ text: String?) throws -> T {
+        guard let text, let value = T(text) else {
+            throw TrafficManagerError.storeUnavailable("PostgreSQL returned \(String(describing: text)) where a number was expected")
+        }
+        return value
+    }
+
+    static func error(_ failure: PostgresFailure, route: RouteID?, key: IdempotencyKey?) -> TrafficManagerError {
+        if failure.connectionLost { return .storeUnavailable(failure.message) }
+        switch failure.sqlState {
+        case "TMNF0":
+            if let route { return .routeNotFound(route) }
+        case "TMIC0":
+            if let key { return .idempotencyConflict(key: key.value) }
+        case "57014":
+            return .storeUnavailable("the statement timed out (\(failure.message))")
+        default:
+            break
+        }
+        return .writeFailed(failure.description)
+    }
+}

@@ -1,0 +1,74 @@
+/// A statement for a pool thread to run.
+enum PostgresStatement: Sendable {
+    /// A prepared statement, sent in the connection's pipeline with text parameters
+    /// (`nil` is SQL NULL).
+    case prepared(PreparedStatement, [String?])
+    /// SQL in the simple query protocol, outside the pipeline; it may hold several statements.
+    case simple(String)
+}
+
+/// The statements every connection prepares, by name.
+enum PreparedStatement: String, Sendable, CaseIterable {
+    /// A route's URL when active, and its revision even when not.
+    case lookup = "tm_lookup"
+    /// A route's whole record.
+    case endpoint = "tm_endpoint"
+    /// One write, as one transaction (the `tm_apply` function).
+    case apply = "tm_apply"
+
+    var sql: String {
+        switch self {
+        case .lookup:
+            return """
+                SELECT CASE WHEN e.is_active THEN e.url END AS url, e.revision
+                FROM endpoints e
+                JOIN environments en ON en.id = e.environment_id
+                JOIN services s ON s.id = en.service_id
+                JOIN tenants t ON t.id = s.tenant_id
+                WHERE t.name = $1 AND s.name = $2 AND en.name = $3 AND e.version = $4
+                """
+        case .endpoint:
+            return """
+                SELECT e.url, e.is_active, e.revision,
+                       (extract(epoch FROM e.created_at) * 1000)::bigint,
+                       (extract(epoch FROM e.updated_at) * 1000)::bigint
+                FROM endpoints e
+                JOIN environments en ON en.id = e.environment_id
+                JOIN services s ON s.id = en.service_id
+                JOIN tenants t ON t.id = s.tenant_id
+                WHERE t.name = $1 AND s.name = $2 AND en.name = $3 AND e.version = $4
+                """
+        case .apply:
+            return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8)"
+        }
+    }
+
+    var parameterCount: Int32 {
+        switch self {
+        case .lookup, .endpoint: return 4
+        case .apply: return 8
+        }
+    }
+}
+
+/// The rows of a result, as text (`nil` is SQL NULL).
+struct PostgresRows: Sendable {
+    var rows: [[String?]]
+}
+
+/// Why a statement failed.
+struct PostgresFailure: Error, Sendable, CustomStringConvertible {
+    /// The server's SQLSTATE, when it sent one.
+    var sqlState: String?
+    /// The server's or libpq's message (first line).
+    var message: String
+    /// Whether the connection was lost (or never made): the statement may or may not have run.
+    var connectionLost: Bool
+
+    var description: String {
+        sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message
+    }
+
+    /// A serialization failure or deadlock: the transaction can be run again.
+    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+@testable import TrafficManagerPostgres
+
+/// PostgreSQL stopped and started again under a stream of calls, on a server of this test's own.
+@Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
+struct PostgresRestartTests {
+    private let environment = ["TM_PG_PORT": "55433", "TM_PG_DIR": "/tmp/tm-pg-restart-test"]
+
+    @Test func callsFailAsStoreUnavailableWhileTheServerIsDownAndSucceedAfterItReturns() async throws {
+        #expect(try runScript("scripts/start-postgres.sh", environment: environment) == 0)
+        defer { _ = try? runScript("scripts/stop-postgres.sh", environment: environment) }
+
+        let store = PostgresRouteStore(configuration: testConfiguration(port: 55433, schema: freshSchema(), poolSize: 2))
+        try await store.migrate()
+        let route = try UniqueNames.route()
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        #expect(try await store.lookup(route).url == "http://a:1")
+
+        #expect(try runScript("scripts/stop-postgres.sh", environment: environment) == 0)
+        for _ in 0..<5 {
+            do {
+                _ = try await store.lookup(route)
+                Issue.record("a lookup succeeded while the server was down")
+            } catch let error as TrafficManagerError {
+                guard case .storeUnavailable(let reason) = error else {
+                    Issue.record("expected storeUnavailable, got \(error)")
+                    continue
+                }
+                #expect(!reason.contains("password"))
+            }
+        }
+
+        #expect(try runScript("scripts/start-postgres.sh", environment: environment) == 0)
+        var answered: String?
+        for _ in 0..<200 where answered == nil {
+            answered = try? await store.lookup(route).url
+            if answered == nil { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(answered == "http://a:1", "the store did not reconnect within 5 s of the server coming back")
+        // Both connections recover, and writes work again.
+        let results = try await withThrowingTaskGroup(of: RouteLookup.self) { group in
+            for _ in 0..<8 { group.addTask { try await store.lookup(route) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.url == "http://a:1" })
+        let updated = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://b:2")), idempotencyKey: nil)
+        #expect(updated.endpoint.revision == 2)
+        await store.shutdown()
+    }
+}

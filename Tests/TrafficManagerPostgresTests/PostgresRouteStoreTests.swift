@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+@testable import TrafficManagerPostgres
+
+@Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
+struct PostgresRouteStoreTests {
+    @Test func thePostgresStorePassesTheStoreContract() async throws {
+        let store = try await migratedStore()
+        try await RouteStoreContract { store }.run()
+        await store.shutdown()
+    }
+
+    @Test func migrationsAreSafeTwiceAndFromTwoProcessesAtOnce() async throws {
+        let schema = freshSchema()
+        let first = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        let second = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        async let a = first.migrate()
+        async let b = second.migrate()
+        let (versionsA, versionsB) = try await (a, b)
+        #expect(versionsA == [1] && versionsB == [1])
+        #expect(try await first.migrate() == [1])
+        let recorded = try await first.execute("SELECT count(*) FROM tm_schema_migrations")
+        #expect(recorded.rows == [["1"]])
+        _ = try await first.execute("DROP SCHEMA \(schema) CASCADE")
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    @Test func eightConcurrentWritersOfANewRouteMakeOneRowAndIdenticalResults() async throws {
+        let store = try await migratedStore(poolSize: 8)
+        let route = try UniqueNames.route()
+        let command = try RouteCommand(route: route, operation: .upsert(url: "http://chat:4002"))
+        let results = try await withThrowingTaskGroup(of: RouteWriteResult.self) { group in
+            for _ in 0..<8 { group.addTask { try await store.apply(command, idempotencyKey: nil) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.endpoint)).count == 1)
+        #expect(results.filter { $0.event?.action == .created }.count == 1)
+        let rows = try await store.execute(
+            "SELECT count(*) FROM endpoints e JOIN environments en ON en.id = e.environment_id JOIN services s ON s.id = en.service_id JOIN tenants t ON t.id = s.tenant_id WHERE t.name = '\(route.tenant)'")
+        #expect(rows.rows == [["1"]])
+        let events = try await store.execute("SELECT count(*) FROM route_events WHERE tenant = '\(route.tenant)'")
+        #expect(events.rows == [["1"]])
+        await store.shutdown()
+    }
+
+    @Test func eightConcurrentWritersWithOneIdempotencyKeyWriteOnce() async throws {
+        let store = try await migratedStore(poolSize: 8)
+        let route = try UniqueNames.route()
+        let command = try RouteCommand(route: route, operation: .upsert(url: "http://chat:4002"))
+        let key = try IdempotencyKey("deploy-\(UUID().uuidString)")
+        let results = try await withThrowingTaskGroup(of: RouteWriteResult.self) { group in
+            for _ in 0..<8 { group.addTask { try await store.apply(command, idempotencyKey: key) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { !$0.replayed }.count == 1)
+        #expect(Set(results.map(\.event)).count == 1)
+        await store.shutdown()
+    }
+
+    @Test func aFailureMidTransactionLeavesNoRowsBehind() async throws {
+        let schema = freshSchema()
+        let store = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        try await store.migrate()
+        // A trigger that fails the event insert, after the tenant, service, environment and
+        // endpoint rows were written in the same transaction.
+        _ = try await store.execute(
+            """
+            CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.url = 'http://fail.example/' THEN RAISE EXCEPTION 'forced failure'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER fail_event BEFORE INSERT ON route_events FOR EACH ROW EXECUTE FUNCTION fail_event();
+            """)
+        let route = try UniqueNames.route()
+        do {
+            _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://fail.example/")), idempotencyKey: try IdempotencyKey("k"))
+            Issue.record("the forced failure did not fail the write")
+        } catch let TrafficManagerError.writeFailed(reason) {
+            #expect(reason.contains("forced failure"))
+        }
+        let counts = try await store.execute(
+            "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM services), (SELECT count(*) FROM environments), (SELECT count(*) FROM endpoints), (SELECT count(*) FROM route_events), (SELECT count(*) FROM idempotency_keys)")
+        #expect(counts.rows == [["0", "0", "0", "0", "0", "0"]])
+        #expect(try await store.lookup(route) == .neverExisted)
+        _ = try await store.execute("DROP SCHEMA \(schema) CASCADE")
+        await store.shutdown()
+    }
+
+    @Test func writesRecordTheirEventInTheOutboxUnprocessed() async throws {
+        let store = try await migratedStore()
+        let route = try UniqueNames.route()
+        let result = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        let event = try #require(result.event)
+        let rows = try await store.execute(
+            "SELECT action, url, revision, processed_at IS NULL FROM route_events WHERE event_id = '\(event.eventID.uuidString)'")
+        #expect(rows.rows == [["created", "http://a:1", "1", "t"]])
+        await store.shutdown()
+    }
+
+    @Test func metacharactersAreRejectedInNamesAndStoredVerbatimInURLs() async throws {
+        let store = try await migratedStore()
+        #expect(throws: ValidationError.self) { try RouteID(tenant: "a'; DROP TABLE tenants;--", service: "s", environment: "e", version: "v1") }
+        #expect(throws: ValidationError.self) { try RouteID(tenant: "a", service: "s\\", environment: "e", version: "v1") }
+        #expect(throws: ValidationError.self) { try RouteID(tenant: "a", service: "s", environment: "$1", version: "v1") }
+        let route = try UniqueNames.route()
+        let url = "http://evil.example/a';DROP%20TABLE%20tenants;--?q=$1&b=\\x00%27\"{}"
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: url)), idempotencyKey: try IdempotencyKey("k-'\";--\(UUID())"))
+        #expect(try await store.lookup(route) == RouteLookup(url: url, revision: 1))
+        #expect(try await store.endpoint(route)?.url == url)
+        await store.shutdown()
+    }
+
+    @Test func theStatementTimeoutIsHonoured() async throws {
+        var configuration = testConfiguration(poolSize: 1)
+        configuration.statementTimeout = .milliseconds(100)
+        let store = PostgresRouteStore(configuration: configuration)
+        do {
+            _ = try await store.execute("SELECT pg_sleep(2)")
+            Issue.record("pg_sleep(2) finished despite a 100 ms statement timeout")
+        } catch let TrafficManagerError.storeUnavailable(reason) {
+            #expect(reason.contains("timed out"))
+        }
+        #expect(try await store.execute("SELECT 1").rows == [["1"]])
+        await store.shutdown()
+    }
+
+    @Test func anAbsentServerIsAClearErrorNamingHostAndPortButNotThePassword() async throws {
+        var configuration = testConfiguration(port: 1, poolSize: 1)
+        configuration.password = "pa55word-secret"
+        let store = PostgresRouteStore(configuration: configuration)
+        do {
+            try await store.migrate()
+            Issue.record("migrate succeeded against port 1")
+        } catch let TrafficManagerError.storeUnavailable(reason) {
+            #expect(reason.contains("127.0.0.1:1"))
+            #expect(!reason.contains("pa55word"))
+        }
+        await store.shutdown()
+    }
+
+    @Test func aShutDownStoreRefusesCalls() async throws {
+        let store = PostgresRouteStore(configuration: testConfiguration(poolSize: 1))
+        await store.shutdown()
+        await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+@testable import TrafficManagerPostgres
+
+let postgresSkip = Comment(rawValue: TestServices.postgres.skipMessage)
+
+/// The test server's settings from the environment `scripts/env.sh` sets.
+func testConfiguration(
+    port: Int = TestServices.postgres.port, schema: String? = nil, poolSize: Int = 4
+) -> PostgresRouteStore.Configuration {
+    let environment = ProcessInfo.processInfo.environment
+    return PostgresRouteStore.Configuration(
+        endpoint: .tcp(host: TestServices.postgres.host, port: port),
+        user: environment["TM_PG_USER"] ?? "tm",
+        password: environment["TM_PG_PASSWORD"] ?? "tm",
+        database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test",
+        schema: schema,
+        sslMode: .disable,
+        poolSize: poolSize,
+        reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(500)))
+}
+
+/// A fresh schema name for one test.
+func freshSchema() -> String {
+    "tm_test_\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// A migrated store in the shared test schema.
+func migratedStore(poolSize: Int = 4) async throws -> PostgresRouteStore {
+    let store = PostgresRouteStore(configuration: testConfiguration(schema: "tm_test_shared", poolSize: poolSize))
+    try await store.migrate()
+    return store
+}
