@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import Logging
 import TrafficManager
+import TrafficManagerPostgres
 import TrafficManagerRedis
 
 /// `tm-load`: drives TrafficManager with concurrent callers for a fixed time and prints
@@ -14,11 +15,19 @@ struct LoadCommand: AsyncParsableCommand {
         abstract: "Drive TrafficManager with concurrent callers and report throughput and latency.")
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
-        case memory, redis
+        case memory, redis, postgres
+        case redisPostgres = "redis+postgres"
     }
 
-    @Option(help: "Backends: memory (in-memory cache and store) or redis (Redis cache, in-memory store).")
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case resolve, lookup, create
+    }
+
+    @Option(help: "Backends: memory, redis (Redis cache, in-memory store), postgres (in-memory cache, PostgreSQL store), redis+postgres.")
     var backend: Backend = .memory
+
+    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time).")
+    var workload: Kind = .resolve
 
     @Option(help: "Concurrent callers (tasks).")
     var concurrency = 16
@@ -44,6 +53,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Redis connections.")
     var redisConnections = 1
 
+    @Option(help: "PostgreSQL connections.")
+    var pgConnections = 4
+
     @Flag(help: "Run the callers on the Redis cache's task executor (its connection thread).")
     var onCacheExecutor = false
 
@@ -53,13 +65,26 @@ struct LoadCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tm-load")
         logger.logLevel = .error
-        let store = InMemoryRouteStore()
+        var postgres: PostgresRouteStore?
+        let store: any RouteStore
+        if backend == .postgres || backend == .redisPostgres {
+            let environment = ProcessInfo.processInfo.environment
+            let made = PostgresRouteStore(
+                configuration: .init(
+                    endpoint: .tcp(host: environment["TM_PG_HOST"] ?? "127.0.0.1", port: Int(environment["TM_PG_PORT"] ?? "") ?? 55432),
+                    user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
+                    database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: "tm_load", sslMode: .disable,
+                    poolSize: pgConnections),
+                logger: logger)
+            try await made.migrate()
+            postgres = made
+            store = made
+        } else {
+            store = InMemoryRouteStore()
+        }
         let cache: any RouteCache
         var redis: RedisRouteCache?
-        switch backend {
-        case .memory:
-            cache = InMemoryRouteCache()
-        case .redis:
+        if backend == .redis || backend == .redisPostgres {
             let made = RedisRouteCache(
                 configuration: .init(
                     endpoint: .tcp(host: redisHost, port: redisPort), connectionCount: redisConnections,
@@ -67,8 +92,11 @@ struct LoadCommand: AsyncParsableCommand {
                 logger: logger)
             redis = made
             cache = made
+        } else {
+            cache = InMemoryRouteCache()
         }
         let manager = TrafficManager(store: store, cache: cache, publisher: InMemoryEventBus(), logger: logger)
+        // The names the pgbench scripts in compare.sh use too.
         let routes = try (0..<keys).map {
             try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
         }
@@ -77,12 +105,14 @@ struct LoadCommand: AsyncParsableCommand {
             _ = try await manager.resolve(route)
         }
 
-        let workload = Workload(
-            manager: manager, cache: cache, store: store, routes: routes, hitRatio: hitRatio, writeRatio: writeRatio)
+        let load = Workload(
+            manager: manager, cache: cache, store: store, routes: routes, kind: workload, hitRatio: hitRatio,
+            writeRatio: writeRatio)
         let executors = onCacheExecutor ? redis?.taskExecutors ?? [] : []
-        let result = try await workload.run(
+        let result = try await load.run(
             concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet)
         await redis?.shutdown()
-        result.print(quiet: quiet, label: "\(backend.rawValue) c=\(concurrency)\(executors.isEmpty ? "" : " on the cache executors")")
+        await postgres?.shutdown()
+        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue) c=\(concurrency)\(executors.isEmpty ? "" : " on the cache executors")")
     }
 }

@@ -8,6 +8,7 @@ struct Workload: Sendable {
     let cache: any RouteCache
     let store: any RouteStore
     let routes: [RouteID]
+    let kind: LoadCommand.Kind
     let hitRatio: Double
     let writeRatio: Double
 
@@ -74,7 +75,13 @@ struct Workload: Sendable {
             let roll = Double(generator.next() >> 11) / Double(1 << 53)
             let began = ContinuousClock.now
             do {
-                if roll < writeRatio {
+                if kind == .lookup {
+                    _ = try await store.lookup(route)
+                } else if kind == .create {
+                    let port = 8080 + Int(generator.next() % 2)
+                    let url = "http://svc\(index).load.internal:\(port)"
+                    _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: url)), idempotencyKey: nil)
+                } else if roll < writeRatio {
                     try await manager.createRoute(route, url: "http://svc\(index).load.internal:\(8080 + Int(generator.next() % 1000))")
                 } else {
                     if hitRatio < 1, roll - writeRatio < (1 - hitRatio) * (1 - writeRatio) {

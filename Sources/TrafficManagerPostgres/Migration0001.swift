@@ -246,7 +246,9 @@ BEGIN
                SET url        = CASE WHEN p_operation = 'upsert' THEN p_url ELSE e.url END,
                    is_active  = (v_action <> 'deactivated'),
                    revision   = e.revision + 1,
-                   updated_at = v_now
+                   -- A transaction that started earlier may take the row lock later:
+                   -- never move updated_at backwards.
+                   updated_at = greatest(v_now, e.updated_at)
              WHERE e.id = v_ep.id
             RETURNING e.* INTO STRICT v_ep;
         END IF;
@@ -256,7 +258,7 @@ BEGIN
     IF v_action IS NOT NULL THEN
         v_event_id := gen_random_uuid();
         INSERT INTO route_events (event_id, tenant, service, env, version, action, url, revision, created_at)
-             VALUES (v_event_id, p_tenant, p_service, p_env, p_version, v_action, v_ep.url, v_ep.revision, v_now);
+             VALUES (v_event_id, p_tenant, p_service, p_env, p_version, v_action, v_ep.url, v_ep.revision, v_ep.updated_at);
     END IF;
 
     -- Result ------------------------------------------------------------------

@@ -47,6 +47,11 @@ struct PostgresConnection {
         if self.connection != nil, !pipelined.isEmpty {
             let outcomes = pipeline(pipelined.map { ($0.statement, $0.parameters) }, on: connection)
             for (slot, outcome) in zip(pipelined, outcomes) { results[slot.index] = outcome }
+            // Reads skipped because a neighbour failed run again, each in a group of its own.
+            for slot in pipelined where self.connection != nil {
+                guard case .failure(let failure)? = results[slot.index], failure.message == Self.aborted.message else { continue }
+                results[slot.index] = pipeline([(slot.statement, slot.parameters)], on: connection)[0]
+            }
         }
         let lost = PostgresFailure(
             sqlState: nil, message: "the connection to PostgreSQL at \(configuration.endpointDescription) was lost: \(lastError)",
@@ -148,19 +153,36 @@ struct PostgresConnection {
             lose(Self.message(PQerrorMessage(connection)))
             return outcomes
         }
-        var sent = 0
-        for (statement, parameters) in statements {
-            guard Self.send(statement, parameters, on: connection), PQpipelineSync(connection) == 1 else { break }
-            sent += 1
+        // Groups of statements that end in one Sync: a run of reads, or one write.
+        var groups: [Range<Int>] = []
+        var start = 0
+        for index in statements.indices {
+            let last = index == statements.count - 1
+            if !statements[index].0.isReadOnly || last || !statements[index + 1].0.isReadOnly {
+                groups.append(start..<(index + 1))
+                start = index + 1
+            }
         }
-        for index in 0..<sent {
-            guard let outcome = readOne(on: connection) else {
+        var sentGroups = 0
+        sending: for group in groups {
+            for index in group where !Self.send(statements[index].0, statements[index].1, on: connection) { break sending }
+            guard PQpipelineSync(connection) == 1 else { break }
+            sentGroups += 1
+        }
+        for group in groups.prefix(sentGroups) {
+            for index in group {
+                guard let outcome = readResult(on: connection) else {
+                    lose(Self.message(PQerrorMessage(connection)))
+                    return outcomes
+                }
+                outcomes[index] = outcome
+            }
+            guard readSync(on: connection) else {
                 lose(Self.message(PQerrorMessage(connection)))
                 return outcomes
             }
-            outcomes[index] = outcome
         }
-        if sent < statements.count {
+        if sentGroups < groups.count {
             lose(Self.message(PQerrorMessage(connection)))
             return outcomes
         }
@@ -168,29 +190,33 @@ struct PostgresConnection {
         return outcomes
     }
 
-    /// Reads one statement's result, its terminating NULL and its Sync; `nil` when the
-    /// connection broke.
-    private func readOne(on connection: OpaquePointer) -> Result<PostgresRows, PostgresFailure>? {
+    /// Reads one statement's result and the NULL that ends it; `nil` when the connection broke.
+    /// A statement skipped because an earlier one in its group failed reads as `aborted`.
+    private func readResult(on connection: OpaquePointer) -> Result<PostgresRows, PostgresFailure>? {
         guard let result = PQgetResult(connection) else { return nil }
         let status = PQresultStatus(result)
         let outcome: Result<PostgresRows, PostgresFailure>
         if status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK {
             outcome = .success(Self.rows(of: result))
+        } else if status == PGRES_PIPELINE_ABORTED {
+            outcome = .failure(Self.aborted)
         } else {
             outcome = .failure(failure(of: result, on: connection))
         }
         PQclear(result)
-        // The statement's results end with NULL; then its Sync's PGRES_PIPELINE_SYNC.
-        while let extra = PQgetResult(connection) {
-            let extraStatus = PQresultStatus(extra)
-            PQclear(extra)
-            if extraStatus == PGRES_PIPELINE_SYNC { return outcome }
-        }
-        guard PQstatus(connection) == CONNECTION_OK, let sync = PQgetResult(connection) else { return nil }
-        let syncStatus = PQresultStatus(sync)
-        PQclear(sync)
-        return syncStatus == PGRES_PIPELINE_SYNC ? outcome : nil
+        while let extra = PQgetResult(connection) { PQclear(extra) }
+        return PQstatus(connection) == CONNECTION_OK ? outcome : nil
     }
+
+    /// Reads the `PGRES_PIPELINE_SYNC` that ends a group; `false` when the connection broke.
+    private func readSync(on connection: OpaquePointer) -> Bool {
+        guard let sync = PQgetResult(connection) else { return false }
+        defer { PQclear(sync) }
+        return PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+    }
+
+    /// The failure of a read skipped because another read of its group failed; it is run again.
+    static let aborted = PostgresFailure(sqlState: nil, message: "skipped: another statement of the pipeline failed", connectionLost: false)
 
     private static func send(_ statement: PreparedStatement, _ parameters: [String?], on connection: OpaquePointer) -> Bool {
         var values = parameters.map { $0.map { strdup($0) } ?? nil }

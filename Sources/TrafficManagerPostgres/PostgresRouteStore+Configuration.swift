@@ -108,7 +108,7 @@ extension PostgresRouteStore {
             parameters.append(("application_name", "TrafficManager"))
             parameters.append(("connect_timeout", String(max(2, connectTimeout.components.seconds))))
             let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
-            var options = "-c statement_timeout=\(max(1, milliseconds))"
+            var options = "-c statement_timeout=\(max(1, milliseconds)) -c client_min_messages=warning"
             if let schema { options += " -c search_path=\(schema)" }
             parameters.append(("options", options))
             parameters.append(("keepalives", "1"))

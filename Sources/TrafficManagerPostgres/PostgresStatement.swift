@@ -43,6 +43,10 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the statement only reads. Reads of one batch share a Sync (one implicit
+    /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
+    var isReadOnly: Bool { self != .apply }
+
     var parameterCount: Int32 {
         switch self {
         case .lookup, .endpoint: return 4
