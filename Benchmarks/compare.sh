@@ -6,6 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 root=..
 bash "$root/scripts/install-deps.sh" >&2
 bash "$root/scripts/start-redis.sh" >/dev/null
+bash "$root/scripts/start-postgres.sh" >/dev/null
 source "$root/scripts/env.sh"
 rounds="${ROUNDS:-3}"
 seconds="${SECONDS_PER_RUN:-4}"
@@ -21,6 +22,11 @@ redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" set 'key:__rand_int__' 'E|1|ht
 redis_rps() { # redis-benchmark arguments...
   redis-benchmark -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -t get -q "$@" 2>/dev/null |
     tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1
+}
+pgbench_tps() { # clients, script
+  PGOPTIONS='-c search_path=tm_load' PGPASSWORD="$TM_PG_PASSWORD" pgbench -h "$TM_PG_HOST" -p "$TM_PG_PORT" \
+    -U "$TM_PG_USER" -n -M prepared -c "$1" -j "$1" -T "$seconds" -f "pgbench/$2.sql" "$TM_PG_DATABASE" 2>/dev/null |
+    awk '/^tps/ {print $3; exit}'
 }
 library_rps() { # tm-load arguments...
   "$load" --quiet --duration "$seconds" "$@" | awk '{print $1}'
@@ -53,6 +59,17 @@ compare "cache-hit resolve, 64 tasks on 2 connection executors vs -c 64 -P 16" \
   redis_rps -c 64 -P 16 -n 3000000 -- --backend redis --concurrency 64 --on-cache-executor --redis-connections 2
 compare "cache-hit resolve, 64 tasks on the global pool vs -c 64 -P 16" \
   redis_rps -c 64 -P 16 -n 3000000 -- --backend redis --concurrency 64
+
+# The routes the pgbench scripts read and write: tm-load creates them in schema tm_load.
+"$load" --quiet --backend postgres --workload lookup --duration 1 >/dev/null
+for clients in 1 4; do
+  compare "store lookup, $clients connection(s) vs pgbench -M prepared" \
+    pgbench_tps "$clients" lookup -- --backend postgres --workload lookup --concurrency "$clients" --pg-connections "$clients"
+  compare "store create-route, $clients connection(s) vs pgbench tm_apply" \
+    pgbench_tps "$clients" create -- --backend postgres --workload create --concurrency "$clients" --pg-connections "$clients"
+done
+compare "store lookup, 16 callers on 4 connections vs pgbench -c 16" \
+  pgbench_tps 16 lookup -- --backend postgres --workload lookup --concurrency 16 --pg-connections 4
 
 printf '\n%-58s %12s %12s %7s\n' "workload (ops/s, median of $rounds)" "raw server" "library" "ratio"
 printf '%s\n' "${rows[@]}"

@@ -15,7 +15,23 @@ enum PostgresMigrations {
     static let lockKey: Int64 = 0x746D_6D69_6772
 
     static let all: [Migration] = [
-        Migration(version: 1, name: "routes, events, idempotency keys, tm_apply", sql: Migration0001.sql)
+        Migration(version: 1, name: "routes, events, idempotency keys, tm_apply", sql: Migration0001.sql),
+        Migration(
+            version: 2, name: "audit log",
+            sql: """
+                CREATE TABLE audit_log (
+                    event_id    uuid        PRIMARY KEY,
+                    action      text        NOT NULL,
+                    tenant      text        NOT NULL,
+                    service     text        NOT NULL,
+                    env         text        NOT NULL,
+                    version     text        NOT NULL,
+                    url         text        NOT NULL,
+                    revision    bigint      NOT NULL,
+                    occurred_at timestamptz NOT NULL,
+                    recorded_at timestamptz NOT NULL DEFAULT now()
+                );
+                """),
     ]
 
     static func script(schema: String?) -> String {

@@ -18,7 +18,7 @@ import TrafficManager
 ///
 /// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
 /// connections. Outside a service group, call ``shutdown()`` when done.
-public final class PostgresRouteStore: RouteStore, Service {
+public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     private let configuration: Configuration
     private let pool: PostgresConnectionPool
     private let logger: Logger
@@ -83,6 +83,38 @@ public final class PostgresRouteStore: RouteStore, Service {
                 throw Self.error(failure, route: route, key: idempotencyKey)
             }
         }
+    }
+
+    public func markPublished(_ eventIDs: [UUID]) async throws {
+        guard !eventIDs.isEmpty else { return }
+        let list = "{" + eventIDs.map(\.uuidString).joined(separator: ",") + "}"
+        _ = try await run(.prepared(.markPublished, [list]))
+    }
+
+    public func unpublishedEvents(olderThan age: Duration, limit: Int) async throws -> [RouteEvent] {
+        let milliseconds = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
+        let rows = try await run(.prepared(.unpublished, [String(milliseconds), String(limit)]))
+        return try rows.rows.map { row in
+            guard let id = row[0].flatMap(UUID.init(uuidString:)), let action = row[1].flatMap(RouteAction.init(rawValue:)),
+                let tenant = row[2], let service = row[3], let environment = row[4], let version = row[5], let url = row[6]
+            else { throw TrafficManagerError.storeUnavailable("route_events holds a row TrafficManager cannot read") }
+            return RouteEvent(
+                eventID: id, action: action,
+                route: try RouteID(tenant: tenant, service: service, environment: environment, version: version),
+                url: url, revision: try Self.integer(row[7]), occurredAt: Date(unixMilliseconds: try Self.integer(row[8])))
+        }
+    }
+
+    /// Records `event` in the `audit_log` table; see ``PostgresAuditLog``.
+    func recordAudit(_ event: RouteEvent) async throws {
+        let route = event.route
+        _ = try await run(
+            .prepared(
+                .audit,
+                [
+                    event.eventID.uuidString, event.action.rawValue, route.tenant, route.service, route.environment, route.version,
+                    event.url, String(event.revision), String(event.occurredAt.unixMilliseconds),
+                ]))
     }
 
     /// Waits for graceful shutdown or cancellation, then closes every connection.

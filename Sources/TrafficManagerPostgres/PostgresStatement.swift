@@ -15,6 +15,12 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     case endpoint = "tm_endpoint"
     /// One write, as one transaction (the `tm_apply` function).
     case apply = "tm_apply"
+    /// Marks outbox events published.
+    case markPublished = "tm_mark_published"
+    /// The oldest outbox events not yet published.
+    case unpublished = "tm_unpublished"
+    /// Records an event in the audit log, once per event id.
+    case audit = "tm_audit"
 
     var sql: String {
         switch self {
@@ -40,17 +46,42 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 """
         case .apply:
             return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8)"
+        case .markPublished:
+            return "UPDATE route_events SET processed_at = now() WHERE event_id = ANY($1::uuid[]) AND processed_at IS NULL"
+        case .unpublished:
+            return """
+                SELECT event_id, action, tenant, service, env, version, url, revision,
+                       (extract(epoch FROM created_at) * 1000)::bigint
+                FROM route_events
+                WHERE processed_at IS NULL AND created_at <= now() - $1::bigint * interval '1 millisecond'
+                ORDER BY id
+                LIMIT $2::integer
+                """
+        case .audit:
+            return """
+                INSERT INTO audit_log (event_id, action, tenant, service, env, version, url, revision, occurred_at)
+                VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8::bigint, to_timestamp($9::bigint / 1000.0))
+                ON CONFLICT (event_id) DO NOTHING
+                """
         }
     }
 
     /// Whether the statement only reads. Reads of one batch share a Sync (one implicit
     /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
-    var isReadOnly: Bool { self != .apply }
+    var isReadOnly: Bool {
+        switch self {
+        case .lookup, .endpoint, .unpublished: return true
+        case .apply, .markPublished, .audit: return false
+        }
+    }
 
     var parameterCount: Int32 {
         switch self {
+        case .markPublished: return 1
+        case .unpublished: return 2
         case .lookup, .endpoint: return 4
         case .apply: return 8
+        case .audit: return 9
         }
     }
 }

@@ -39,7 +39,7 @@ import TrafficManagerTestKit
         let result = try await store.apply(try RouteCommand(route: chatProd, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
         let event = try #require(result.event)
         #expect(store.eventRows.map(\.processedAt) == [nil])
-        store.markProcessed(event.eventID, at: time.wallNow())
+        try await store.markPublished([event.eventID])
         #expect(store.eventRows.map(\.processedAt) == [time.wallNow()])
     }
 }

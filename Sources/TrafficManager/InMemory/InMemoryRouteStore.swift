@@ -8,7 +8,7 @@ import Synchronization
 /// each write as a transaction that rolls back entirely when any step fails. Fault points
 /// (``FaultInjector/failNext(_:at:with:)``) are named after the steps: `"tenant"`,
 /// `"service"`, `"environment"`, `"endpoint"`, `"event"`, `"idempotency"`.
-public final class InMemoryRouteStore: RouteStore {
+public final class InMemoryRouteStore: RouteStore, EventOutbox {
     private struct ServiceKey: Hashable { var tenantID: Int64; var name: String }
     private struct EnvironmentKey: Hashable { var serviceID: Int64; var name: String }
     private struct EndpointKey: Hashable { var environmentID: Int64; var version: String }
@@ -105,12 +105,23 @@ public final class InMemoryRouteStore: RouteStore {
     /// The `route_events` rows, oldest first.
     public var eventRows: [EventRow] { tables.withLock { $0.events } }
 
-    /// Marks the event with `eventID` as published at `date`.
-    public func markProcessed(_ eventID: UUID, at date: Date) {
+    public func markPublished(_ eventIDs: [UUID]) async throws {
+        try await faults.check("markPublished")
+        let now = time.wallNow()
+        let ids = Set(eventIDs)
         tables.withLock { tables in
-            if let index = tables.events.firstIndex(where: { $0.event.eventID == eventID }) {
-                tables.events[index].processedAt = date
+            for index in tables.events.indices where tables.events[index].processedAt == nil && ids.contains(tables.events[index].event.eventID) {
+                tables.events[index].processedAt = now
             }
+        }
+    }
+
+    public func unpublishedEvents(olderThan age: Duration, limit: Int) async throws -> [RouteEvent] {
+        try await faults.check("unpublishedEvents")
+        let (seconds, attoseconds) = age.components
+        let cutoff = time.wallNow().addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
+        return tables.withLock { tables in
+            Array(tables.events.lazy.filter { $0.processedAt == nil && $0.event.occurredAt <= cutoff }.prefix(limit).map(\.event))
         }
     }
 

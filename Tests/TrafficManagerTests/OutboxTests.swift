@@ -1,0 +1,64 @@
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+
+/// Spec §4 and §7: committed events reach the bus even when publishing failed at write time.
+@Suite struct OutboxTests {
+    /// A manager whose publisher marks events in the store's outbox.
+    private func harness() -> (Harness, TrafficManager) {
+        let h = Harness()
+        let manager = TrafficManager(
+            store: h.store, cache: h.cache, publisher: OutboxPublisher(publisher: h.bus, outbox: h.store),
+            logger: h.logs.logger(), metricsFactory: h.metrics, time: h.time)
+        return (h, manager)
+    }
+
+    @Test func aPublishedEventIsMarkedAndNotRelayed() async throws {
+        let (h, manager) = harness()
+        try await manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(h.store.eventRows.allSatisfy { $0.processedAt != nil })
+        h.time.advance(by: .seconds(60))
+        let relay = OutboxRelay(outbox: h.store, publisher: h.bus, configuration: .init(gracePeriod: .seconds(5)))
+        #expect(await relay.relayOnce() == 0)
+        #expect(h.bus.publishedEvents.count == 1)
+    }
+
+    @Test func anEventThatFailedToPublishIsRelayedAfterTheGracePeriodOldestFirst() async throws {
+        let (h, manager) = harness()
+        h.bus.faults.failNext(2, with: TrafficManagerError.eventsUnavailable("broker down"))
+        let created = try await manager.createRoute(chatProd, url: "http://a:1")
+        let updated = try await manager.createRoute(chatProd, url: "http://b:2")
+        #expect(h.bus.publishedEvents.isEmpty)
+        #expect(h.counter(TrafficManagerMetrics.Name.publishFailures) == 2)
+
+        let relay = OutboxRelay(outbox: h.store, publisher: h.bus, configuration: .init(gracePeriod: .seconds(5)))
+        #expect(await relay.relayOnce() == 0)  // still within the grace period
+        h.time.advance(by: .seconds(5))
+        #expect(await relay.relayOnce() == 2)
+        #expect(h.bus.publishedEvents == [try #require(created.event), try #require(updated.event)])
+        #expect(await relay.relayOnce() == 0)
+    }
+
+    @Test func aRelayRoundStopsAtTheFirstFailureAndResumesInOrder() async throws {
+        let (h, manager) = harness()
+        h.bus.faults.failNext(3, with: TrafficManagerError.eventsUnavailable("broker down"))
+        for port in 1...3 { try await manager.createRoute(chatProd, url: "http://a:\(port)") }
+        h.time.advance(by: .seconds(10))
+        let relay = OutboxRelay(outbox: h.store, publisher: h.bus, configuration: .init(gracePeriod: .seconds(5)))
+        h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("still down"))
+        #expect(await relay.relayOnce() == 0)
+        #expect(await relay.relayOnce() == 3)
+        #expect(h.bus.publishedEvents.map(\.revision) == [1, 2, 3])
+    }
+
+    @Test func theRelayRunsAsAServiceUntilCancelled() async throws {
+        let h = Harness()
+        h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("broker down"))
+        try await h.manager.createRoute(chatProd, url: "http://a:1")
+        let relay = OutboxRelay(outbox: h.store, publisher: h.bus, configuration: .init(gracePeriod: .zero, interval: .milliseconds(5)))
+        let task = Task { try await relay.run() }
+        #expect(try await eventually { h.bus.publishedEvents.count == 1 })
+        task.cancel()
+        try await task.value
+    }
+}
