@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "TrafficManagerTestKit", targets: ["TrafficManagerTestKit"]),
         .library(name: "TrafficManagerRedis", targets: ["TrafficManagerRedis"]),
         .library(name: "TrafficManagerPostgres", targets: ["TrafficManagerPostgres"]),
+        .library(name: "TrafficManagerKafka", targets: ["TrafficManagerKafka"]),
+        .executable(name: "tm-dev-kafka", targets: ["tm-dev-kafka"]),
         .executable(name: "QuickStart", targets: ["QuickStart"]),
     ],
     dependencies: [
@@ -60,6 +62,26 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "TrafficManagerKafka",
+            dependencies: [
+                "TrafficManager",
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tm-dev-kafka",
+            dependencies: ["TrafficManagerKafka"],
+            path: "Examples/tm-dev-kafka"
+        ),
         .executableTarget(
             name: "QuickStart",
             dependencies: [
@@ -92,6 +114,19 @@ let package = Package(
                 "TrafficManagerPostgres",
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "TrafficManagerKafkaTests",
+            dependencies: [
+                "CRdKafka",
+                "TrafficManager",
+                "TrafficManagerKafka",
+                "TrafficManagerPostgres",
+                "TrafficManagerRedis",
+                "TrafficManagerTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

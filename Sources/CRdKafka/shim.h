@@ -1,0 +1,5 @@
+#ifndef TRAFFICMANAGER_CRDKAFKA_SHIM_H
+#define TRAFFICMANAGER_CRDKAFKA_SHIM_H
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#endif

@@ -1,0 +1,199 @@
+import CRdKafka
+import CoreMetrics
+import Dispatch
+import Foundation
+import Logging
+import TrafficManager
+
+/// Delivers route events from Kafka to a handler, at least once, as a consumer group member.
+///
+/// Each ``consume(group:handler:)`` call runs one consumer on a thread of its own (librdkafka's
+/// poll blocks). A message's offset is committed only after the handler returned; a handler
+/// that throws gets the same event again after ``redeliveryDelay``; a consumer stopped before
+/// its commit leaves the event to the group's next consumer. A message that is not a route
+/// event is logged, counted in `event_undecodable_total` and committed, so it never stalls the
+/// group.
+public final class KafkaEventSource: RouteEventSource {
+    private let configuration: KafkaConfiguration
+    /// How long to wait before handing a failed event to the handler again.
+    public let redeliveryDelay: Duration
+    private let undecodable: Counter
+    private let logger: Logger
+
+    /// Creates a source reading ``KafkaConfiguration/topic``.
+    public init(
+        configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500),
+        logger: Logger = Logger(label: "TrafficManager.Kafka"), metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.configuration = configuration
+        self.redeliveryDelay = redeliveryDelay
+        self.logger = logger
+        undecodable = Counter(label: "event_undecodable_total", dimensions: [], factory: metricsFactory)
+    }
+
+    public func consume(group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void) async throws {
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", configuration.bootstrapServers),
+            ("client.id", configuration.clientID),
+            ("auto.offset.reset", "earliest"),
+            ("log_level", "3"),
+        ]
+        properties += configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        properties += [("group.id", group), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")]
+        let consumer = ConsumerHandle(pointer: try KafkaHandle.make(RD_KAFKA_CONSUMER, properties: properties))
+        rd_kafka_poll_set_consumer(consumer.pointer)
+        guard let topics = rd_kafka_topic_partition_list_new(1) else {
+            rd_kafka_destroy(consumer.pointer)
+            throw TrafficManagerError.eventsUnavailable("librdkafka could not allocate a topic list")
+        }
+        rd_kafka_topic_partition_list_add(topics, configuration.topic, RD_KAFKA_PARTITION_UA)
+        let subscribed = rd_kafka_subscribe(consumer.pointer, topics)
+        rd_kafka_topic_partition_list_destroy(topics)
+        guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(consumer.pointer)
+            throw TrafficManagerError.eventsUnavailable("could not subscribe to \(configuration.topic): \(KafkaHandle.describe(subscribed))")
+        }
+
+        let loop = ConsumerLoop(
+            consumer: consumer, group: group, handler: handler, redeliveryDelay: redeliveryDelay, undecodable: undecodable,
+            logger: logger)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                let thread = Thread {
+                    loop.run()
+                    finished.resume()
+                }
+                thread.name = "tm-kafka-consumer"
+                thread.start()
+            }
+        } onCancel: {
+            loop.stop()
+        }
+        try Task.checkCancellation()
+    }
+}
+
+/// The librdkafka consumer handle, used only by its consumer thread.
+private struct ConsumerHandle: @unchecked Sendable {
+    // Safe: created by consume(), then used and destroyed only by the one ConsumerLoop thread.
+    let pointer: OpaquePointer
+}
+
+/// One consumer's poll-handle-commit loop, on its own thread.
+private final class ConsumerLoop: Sendable {
+    private struct State {
+        var stopped = false
+        var running: Task<Void, Never>?
+    }
+
+    private let consumer: ConsumerHandle
+    private let group: String
+    private let handler: @Sendable (RouteEvent) async throws -> Void
+    private let redeliveryDelay: Duration
+    private let undecodable: Counter
+    private let logger: Logger
+    private let state = Locked(State())
+
+    init(
+        consumer: ConsumerHandle, group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void,
+        redeliveryDelay: Duration, undecodable: Counter, logger: Logger
+    ) {
+        self.consumer = consumer
+        self.group = group
+        self.handler = handler
+        self.redeliveryDelay = redeliveryDelay
+        self.undecodable = undecodable
+        self.logger = logger
+    }
+
+    /// Stops the loop; a handler running now is cancelled and its event left uncommitted.
+    func stop() {
+        let running = state.withLock { state -> Task<Void, Never>? in
+            state.stopped = true
+            return state.running
+        }
+        running?.cancel()
+    }
+
+    private var stopped: Bool { state.withLock { $0.stopped } }
+
+    func run() {
+        while !stopped {
+            guard let message = rd_kafka_consumer_poll(consumer.pointer, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let error = message.pointee.err
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                if error != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    logger.debug("Kafka consumer error", metadata: ["group": "\(group)", "error": "\(KafkaHandle.describe(error))"])
+                }
+                continue
+            }
+            guard let event = decode(message) else {
+                undecodable.increment()
+                logger.warning(
+                    "skipping a message that is not a route event",
+                    metadata: ["group": "\(group)", "partition": "\(message.pointee.partition)", "offset": "\(message.pointee.offset)"])
+                commit(message)
+                continue
+            }
+            guard handle(event) else { break }
+            commit(message)
+        }
+        // Leaves the group; uncommitted events go to the group's next consumer.
+        rd_kafka_consumer_close(consumer.pointer)
+        rd_kafka_destroy(consumer.pointer)
+    }
+
+    /// Runs the handler until it succeeds; `false` when the loop was stopped first.
+    private func handle(_ event: RouteEvent) -> Bool {
+        while !stopped {
+            let done = DispatchSemaphore(value: 0)
+            let outcome = Locked<Result<Void, any Error>?>(nil)
+            let handler = handler
+            let task = Task {
+                do {
+                    try await handler(event)
+                    outcome.withLock { $0 = .success(()) }
+                } catch {
+                    outcome.withLock { $0 = .failure(error) }
+                }
+                done.signal()
+            }
+            let accepted = state.withLock { state -> Bool in
+                guard !state.stopped else { return false }
+                state.running = task
+                return true
+            }
+            if !accepted { task.cancel() }
+            // This thread is the consumer's own; waiting here blocks no Swift concurrency thread.
+            done.wait()
+            state.withLock { $0.running = nil }
+            switch outcome.withLock({ $0 }) {
+            case .success?:
+                return true
+            case .failure(let error)?:
+                if stopped { return false }
+                logger.warning(
+                    "route event handler failed; delivering the event again",
+                    metadata: ["group": "\(group)", "event_id": "\(event.eventID)", "error": "\(error)"])
+                let (seconds, attoseconds) = redeliveryDelay.components
+                usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+            case nil:
+                return false
+            }
+        }
+        return false
+    }
+
+    private func decode(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> RouteEvent? {
+        guard let payload = message.pointee.payload else { return nil }
+        return try? RouteEvent.decode(Data(bytes: payload, count: message.pointee.len))
+    }
+
+    private func commit(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let result = rd_kafka_commit_message(consumer.pointer, message, 0)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Kafka offset commit failed; the event may be delivered again", metadata: ["error": "\(KafkaHandle.describe(result))"])
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import CRdKafka
+import TrafficManager
+
+/// librdkafka's mock Kafka cluster, in process, on loopback: it speaks the Kafka protocol, so
+/// the publisher and source work against it exactly as against a real cluster.
+///
+/// For tests, examples and `tm-dev-kafka`; it is not a broker to keep data in.
+public final class KafkaMockCluster: Sendable {
+    // Both pointers are created in init and destroyed once in shutdown(), which `state` guards.
+    private struct Handles: @unchecked Sendable {
+        // Safe: only read or changed inside `state.withLock`, and librdkafka's mock cluster
+        // calls are thread-safe.
+        var owner: OpaquePointer?
+        var cluster: OpaquePointer?
+    }
+
+    private let state: Locked<Handles>
+    /// The `bootstrap.servers` string for clients.
+    public let bootstrapServers: String
+
+    /// Starts a cluster of `brokers` brokers.
+    public init(brokers: Int = 1) throws {
+        // The cluster needs a handle to belong to; a producer that is never used will do.
+        let owner = try KafkaHandle.make(RD_KAFKA_PRODUCER, properties: [("log_level", "3")])
+        guard let cluster = rd_kafka_mock_cluster_new(owner, Int32(brokers)) else {
+            rd_kafka_destroy(owner)
+            throw TrafficManagerError.eventsUnavailable("librdkafka could not start a mock cluster")
+        }
+        bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+        state = Locked(Handles(owner: owner, cluster: cluster))
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    public func createTopic(_ topic: String, partitions: Int = 4) throws {
+        let error = state.withLock { handles -> rd_kafka_resp_err_t in
+            guard let cluster = handles.cluster else { return RD_KAFKA_RESP_ERR__DESTROY }
+            return rd_kafka_mock_topic_create(cluster, topic, Int32(partitions), 1)
+        }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw TrafficManagerError.eventsUnavailable("could not create topic \(topic): \(KafkaHandle.describe(error))")
+        }
+    }
+
+    /// Takes every broker down (connections closed, new ones refused) or brings them back.
+    public func setBrokersAvailable(_ available: Bool) {
+        state.withLock { handles in
+            guard let cluster = handles.cluster else { return }
+            _ = available ? rd_kafka_mock_broker_set_up(cluster, -1) : rd_kafka_mock_broker_set_down(cluster, -1)
+        }
+    }
+
+    /// Stops the cluster. Clients connected to it see their brokers go away.
+    public func shutdown() {
+        state.withLock { handles in
+            // The cluster must go before the handle it belongs to.
+            if let cluster = handles.cluster { rd_kafka_mock_cluster_destroy(cluster) }
+            if let owner = handles.owner { rd_kafka_destroy(owner) }
+            handles = Handles()
+        }
+    }
+}

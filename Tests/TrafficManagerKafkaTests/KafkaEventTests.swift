@@ -1,0 +1,167 @@
+import Foundation
+import MetricsTestKit
+import Testing
+@testable import TrafficManager
+import TrafficManagerKafka
+import TrafficManagerTestKit
+
+@Suite(.enabled(if: sharedCluster != nil, "librdkafka's mock cluster could not start"))
+struct KafkaEventTests {
+    let cluster = sharedCluster!
+
+    private func consumerConfiguration(_ configuration: KafkaConfiguration) -> KafkaConfiguration {
+        var consumer = configuration
+        consumer.properties["fetch.wait.max.ms"] = "10"
+        return consumer
+    }
+
+    @Test func thePublisherAndSourcePassTheEventContract() async throws {
+        let publishers = Locked<[KafkaEventPublisher]>([])
+        try await EventBusContract(timeout: .seconds(30)) {
+            let configuration = try kafkaConfiguration(cluster)
+            let publisher = try KafkaEventPublisher(configuration: configuration)
+            publishers.withLock { $0.append(publisher) }
+            return (publisher, KafkaEventSource(configuration: consumerConfiguration(configuration), redeliveryDelay: .milliseconds(20)))
+        }.run()
+        for publisher in publishers.withLock({ $0 }) { await publisher.shutdown() }
+    }
+
+    @Test func messagesAreKeyedByRouteCarryTheEventIDHeaderAndLandWhereAJavaClientWouldPutThem() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        var events: [RouteEvent] = []
+        for index in 0..<8 {
+            let route = try RouteID(tenant: "chat-app", service: "svc\(index)", environment: "prod", version: "v1")
+            let event = RouteEvent(
+                eventID: UUID(), action: .created, route: route, url: "http://svc\(index):1", revision: 1,
+                occurredAt: Date(unixMilliseconds: 1_767_225_600_000))
+            try await publisher.publish(event)
+            events.append(event)
+        }
+        await publisher.shutdown()
+        let messages = RawKafka.read(8, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        #expect(messages.count == 8)
+        for message in messages {
+            let event = try RouteEvent.decode(message.value)
+            #expect(events.contains(event))
+            #expect(message.key == event.route.description)
+            #expect(message.headers["event_id"] == event.eventID.uuidString)
+            #expect(message.partition == RawKafka.javaPartition(of: message.key, partitions: 4))
+        }
+        #expect(Set(messages.map(\.partition)).count > 1)
+    }
+
+    @Test func aBrokerOutageNeverFailsAWriteAndTheRelayDeliversTheEventOnceItIsBack() async throws {
+        var configuration = try kafkaConfiguration(cluster)
+        configuration.deliveryTimeout = .milliseconds(800)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let store = InMemoryRouteStore()
+        let metrics = TestMetrics()
+        let logs = LogRecorder()
+        let manager = TrafficManager(
+            store: store, cache: InMemoryRouteCache(), publisher: OutboxPublisher(publisher: publisher, outbox: store),
+            logger: logs.logger(), metricsFactory: metrics)
+        let route = try UniqueNames.route()
+
+        cluster.setBrokersAvailable(false)
+        let result = try await manager.createRoute(route, url: "http://chat:4002")
+        cluster.setBrokersAvailable(true)
+        let event = try #require(result.event)
+        #expect(metrics.counterTotal(label: "event_publish_failures_total") == 1)
+        #expect(logs.messages(at: .warning).contains { $0.contains("not published") })
+        #expect(store.eventRows.first?.processedAt == nil)
+        #expect(try await manager.resolve(route) == "http://chat:4002")
+
+        let relay = OutboxRelay(outbox: store, publisher: OutboxPublisher(publisher: publisher, outbox: store), configuration: .init(gracePeriod: .zero))
+        var relayed = 0
+        for _ in 0..<100 where relayed == 0 {
+            relayed = await relay.relayOnce()
+            if relayed == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(relayed == 1)
+        #expect(store.eventRows.first?.processedAt != nil)
+        await publisher.shutdown()
+        let messages = RawKafka.read(1, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        #expect(try messages.map { try RouteEvent.decode($0.value) } == [event])
+    }
+
+    @Test func aMessageThatIsNotARouteEventIsSkippedCountedAndCommitted() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        RawKafka.produceGarbage("{\"not\": \"an event\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let event = RouteEvent(
+            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1,
+            occurredAt: Date(unixMilliseconds: 0))
+        try await publisher.publish(event)
+        await publisher.shutdown()
+
+        let metrics = TestMetrics()
+        let source = KafkaEventSource(configuration: consumerConfiguration(configuration), metricsFactory: metrics)
+        let audit = InMemoryAuditLog()
+        let consumer = Task { try await source.consume(group: "audit") { try await AuditConsumer(log: audit).handle($0) } }
+        #expect(try await eventually { audit.entries.count == 1 })
+        consumer.cancel()
+        _ = await consumer.result
+        #expect(audit.entries == [event])
+        #expect(metrics.counterTotal(label: "event_undecodable_total") == 1)
+
+        // Both offsets were committed: a new consumer of the group sees nothing more.
+        let again = InMemoryAuditLog()
+        let second = Task { try await source.consume(group: "audit") { try await AuditConsumer(log: again).handle($0) } }
+        try await Task.sleep(for: .seconds(2))
+        second.cancel()
+        _ = await second.result
+        #expect(again.entries.isEmpty)
+    }
+
+    @Test func aConsumerStoppedBeforeItsCommitLeavesTheEventToTheNextOneWhichHandlesItOnce() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let event = RouteEvent(
+            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1,
+            occurredAt: Date(unixMilliseconds: 0))
+        try await publisher.publish(event)
+        await publisher.shutdown()
+
+        let audit = InMemoryAuditLog()
+        let source = KafkaEventSource(configuration: consumerConfiguration(configuration))
+        let first = Task {
+            try await source.consume(group: "audit") { event in
+                try await AuditConsumer(log: audit).handle(event)
+                try await Task.sleep(for: .seconds(3600))  // dies before it commits
+            }
+        }
+        #expect(try await eventually { audit.entries.count == 1 })
+        first.cancel()
+        _ = await first.result
+
+        let handled = Count()
+        let second = Task {
+            try await source.consume(group: "audit") { event in
+                handled.bump()
+                try await AuditConsumer(log: audit).handle(event)
+            }
+        }
+        #expect(try await eventually { handled.current == 1 })
+        second.cancel()
+        _ = await second.result
+        #expect(audit.entries == [event])
+    }
+}
+
+/// Polls `condition` until it holds, for at most `timeout`.
+func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return true
+}
+
+/// A counter safe to bump from any task.
+final class Count: Sendable {
+    private let value = Locked(0)
+    func bump() { value.withLock { $0 += 1 } }
+    var current: Int { value.withLock { $0 } }
+}

@@ -1,0 +1,123 @@
+import CRdKafka
+import Foundation
+import TrafficManagerKafka
+
+/// A message as it sits in Kafka, read without TrafficManager's decoding.
+struct RawMessage {
+    var key: String
+    var value: Data
+    var headers: [String: String]
+    var partition: Int32
+}
+
+/// Plain librdkafka calls for tests: what a foreign producer or consumer would see or send.
+enum RawKafka {
+    /// Reads `count` messages of `topic` from the beginning, within `timeout`.
+    static func read(_ count: Int, topic: String, bootstrap: String, timeout: Duration = .seconds(20)) -> [RawMessage] {
+        guard let conf = rd_kafka_conf_new() else { return [] }
+        var errorText = [CChar](repeating: 0, count: 256)
+        for (name, value) in [
+            ("bootstrap.servers", bootstrap), ("group.id", "raw-\(UUID())"), ("auto.offset.reset", "earliest"), ("log_level", "3"),
+        ] {
+            rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
+        }
+        guard let consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText, errorText.count) else { return [] }
+        defer {
+            rd_kafka_consumer_close(consumer)
+            rd_kafka_destroy(consumer)
+        }
+        rd_kafka_poll_set_consumer(consumer)
+        let topics = rd_kafka_topic_partition_list_new(1)
+        rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA)
+        rd_kafka_subscribe(consumer, topics)
+        rd_kafka_topic_partition_list_destroy(topics)
+        var messages: [RawMessage] = []
+        let deadline = ContinuousClock.now + timeout
+        while messages.count < count, ContinuousClock.now < deadline {
+            guard let message = rd_kafka_consumer_poll(consumer, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+            let key = message.pointee.key.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.pointee.key_len), as: UTF8.self) } ?? ""
+            let value = message.pointee.payload.map { Data(bytes: $0, count: message.pointee.len) } ?? Data()
+            var headers: [String: String] = [:]
+            var list: OpaquePointer?
+            if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+                var index = 0
+                var name: UnsafePointer<CChar>?
+                var valuePointer: UnsafeRawPointer?
+                var size = 0
+                while rd_kafka_header_get_all(list, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if let name, let valuePointer {
+                        headers[String(cString: name)] = String(decoding: UnsafeRawBufferPointer(start: valuePointer, count: size), as: UTF8.self)
+                    }
+                    index += 1
+                }
+            }
+            messages.append(RawMessage(key: key, value: value, headers: headers, partition: message.pointee.partition))
+        }
+        return messages
+    }
+
+    /// Produces one message that is not a route event.
+    static func produceGarbage(_ text: String, topic: String, bootstrap: String) {
+        guard let conf = rd_kafka_conf_new() else { return }
+        var errorText = [CChar](repeating: 0, count: 256)
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, &errorText, errorText.count)
+        guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText, errorText.count) else { return }
+        defer { rd_kafka_destroy(producer) }
+        var bytes = Array(text.utf8)
+        topic.withCString { topicName in
+            bytes.withUnsafeMutableBytes { value in
+                var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 3)
+                fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                fields[0].u.cstr = topicName
+                fields[1].vtype = RD_KAFKA_VTYPE_VALUE
+                fields[1].u.mem.ptr = value.baseAddress
+                fields[1].u.mem.size = value.count
+                fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                fields[2].u.i = RD_KAFKA_MSG_F_COPY
+                if let error = rd_kafka_produceva(producer, fields, fields.count) { rd_kafka_error_destroy(error) }
+            }
+        }
+        rd_kafka_flush(producer, 10_000)
+    }
+
+    /// Kafka's Java client partition for `key`: murmur2, positive, modulo the partition count.
+    static func javaPartition(of key: String, partitions: Int32) -> Int32 {
+        let data = Array(key.utf8)
+        let seed: UInt32 = 0x9747_b28c
+        let m: UInt32 = 0x5bd1_e995
+        var h: UInt32 = seed ^ UInt32(data.count)
+        let blocks = data.count / 4
+        for index in 0..<blocks {
+            let base = index * 4
+            var k = UInt32(data[base]) | UInt32(data[base + 1]) << 8 | UInt32(data[base + 2]) << 16 | UInt32(data[base + 3]) << 24
+            k = k &* m
+            k ^= k >> 24
+            k = k &* m
+            h = h &* m
+            h ^= k
+        }
+        let tail = blocks * 4
+        switch data.count & 3 {
+        case 3:
+            h ^= UInt32(data[tail + 2]) << 16
+            h ^= UInt32(data[tail + 1]) << 8
+            h ^= UInt32(data[tail])
+            h = h &* m
+        case 2:
+            h ^= UInt32(data[tail + 1]) << 8
+            h ^= UInt32(data[tail])
+            h = h &* m
+        case 1:
+            h ^= UInt32(data[tail])
+            h = h &* m
+        default:
+            break
+        }
+        h ^= h >> 13
+        h = h &* m
+        h ^= h >> 15
+        return Int32(bitPattern: h & 0x7fff_ffff) % partitions
+    }
+}
