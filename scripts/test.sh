@@ -18,7 +18,9 @@ swift build --build-tests
 swift test --skip-build "$@"
 
 # The same suite under ThreadSanitizer, in a build folder of its own (TM_SKIP_TSAN=1 skips it).
+# The Kafka suites stay out: librdkafka starts its threads with C11 thrd_create, which the
+# sanitizer does not intercept, so its first allocation on such a thread crashes the sanitizer.
 if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
   swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-  swift test --skip-build --sanitize=thread --scratch-path .build-tsan "$@"
+  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip KafkaEventTests --skip EndToEndTests "$@"
 fi

@@ -84,11 +84,8 @@ public final class KafkaEventPublisher: EventPublisher, Service {
 
     /// Waits for graceful shutdown or cancellation, then flushes and closes the producer.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: .seconds(3600))
-            }
-        } onGracefulShutdown: {}
+        // Returns on graceful shutdown, throws on cancellation: either way, close.
+        try? await gracefulShutdown()
         await shutdown()
     }
 

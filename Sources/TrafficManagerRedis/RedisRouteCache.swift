@@ -69,11 +69,8 @@ public final class RedisRouteCache: RouteCache, Service {
 
     /// Waits for graceful shutdown or cancellation, then closes every connection.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: .seconds(3600))
-            }
-        } onGracefulShutdown: {}
+        // Returns on graceful shutdown, throws on cancellation: either way, close.
+        try? await gracefulShutdown()
         await shutdown()
     }
 

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import MetricsTestKit
+import ServiceLifecycle
+import Testing
+@testable import TrafficManager
+import TrafficManagerKafka
+@testable import TrafficManagerPostgres
+import TrafficManagerRedis
+import TrafficManagerTestKit
+
+/// PostgreSQL, Redis and Kafka together: a write in one instance reaches another instance's
+/// cache only through the event and its invalidation consumer.
+@Suite(
+    .enabled(if: sharedCluster != nil && TestServices.postgres.shouldRun && TestServices.redis.shouldRun,
+             "needs PostgreSQL, Redis and librdkafka's mock cluster"))
+struct EndToEndTests {
+    @Test func aChangedURLReachesAnotherInstanceThroughItsInvalidationConsumer() async throws {
+        let cluster = try #require(sharedCluster)
+        let environment = ProcessInfo.processInfo.environment
+        let schema = "tm_e2e_\(UInt32.random(in: 0...UInt32.max))"
+        let store = PostgresRouteStore(
+            configuration: .init(
+                endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
+                user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
+                database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable))
+        try await store.migrate()
+        func cache(_ name: String) -> RedisRouteCache {
+            RedisRouteCache(
+                configuration: .init(
+                    endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), keyPrefix: "tm:e2e:\(schema):\(name):"))
+        }
+        let (writerCache, readerCache) = (cache("writer"), cache("reader"))
+        var configuration = try kafkaConfiguration(cluster)
+        configuration.properties["fetch.wait.max.ms"] = "10"
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let writer = TrafficManager(store: store, cache: writerCache, publisher: OutboxPublisher(publisher: publisher, outbox: store))
+        let reader = TrafficManager(store: store, cache: readerCache, publisher: InMemoryEventBus())
+        let consumer = EventConsumerService(
+            source: KafkaEventSource(configuration: configuration), group: "reader-cache",
+            handler: CacheInvalidationConsumer(cache: readerCache))
+        let services = ServiceGroup(
+            services: [consumer, publisher, writerCache, readerCache, store], gracefulShutdownSignals: [], cancellationSignals: [],
+            logger: Logger(label: "e2e"))
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            let route = try UniqueNames.route()
+            try await writer.createRoute(route, url: "http://chat:4000")
+            #expect(try await reader.resolve(route) == "http://chat:4000")
+            for change in 1...20 {
+                let url = "http://chat:\(4000 + change)"
+                let result = try await writer.createRoute(route, url: url)
+                #expect(result.event?.revision == UInt64(change + 1))
+                var seen = ""
+                for _ in 0..<2000 where seen != url {
+                    seen = try await reader.resolve(route)
+                    if seen != url { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                #expect(seen == url, "change \(change) did not reach the reader within 10 s")
+            }
+            // Every event was published by the writer itself and marked in the outbox.
+            #expect(try await store.unpublishedEvents(olderThan: .zero, limit: 100).isEmpty)
+            _ = try await store.execute("DROP SCHEMA \(schema) CASCADE")
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}
