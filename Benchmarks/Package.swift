@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "TrafficManager", package: "TrafficManager"),
                 .product(name: "TrafficManagerRedis", package: "TrafficManager"),
                 .product(name: "TrafficManagerPostgres", package: "TrafficManager"),
+                .product(name: "TrafficManagerKafka", package: "TrafficManager"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -20,13 +20,13 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case resolve, lookup, create
+        case resolve, lookup, create, publish, propagation
     }
 
     @Option(help: "Backends: memory, redis (Redis cache, in-memory store), postgres (in-memory cache, PostgreSQL store), redis+postgres.")
     var backend: Backend = .memory
 
-    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time).")
+    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time), publish (events to an in-process mock Kafka cluster), propagation (with redis+postgres: --changes URL changes, each timed until another instance's resolve sees it through Kafka and its invalidation consumer).")
     var workload: Kind = .resolve
 
     @Option(help: "Concurrent callers (tasks).")
@@ -53,6 +53,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Redis connections.")
     var redisConnections = 1
 
+    @Option(help: "URL changes the propagation workload times.")
+    var changes = 200
+
     @Option(help: "PostgreSQL connections.")
     var pgConnections = 4
 
@@ -65,6 +68,10 @@ struct LoadCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tm-load")
         logger.logLevel = .error
+        if workload == .publish {
+            try await PublishWorkload.run(concurrency: concurrency, duration: .seconds(duration), quiet: quiet)
+            return
+        }
         var postgres: PostgresRouteStore?
         let store: any RouteStore
         if backend == .postgres || backend == .redisPostgres {
@@ -96,6 +103,14 @@ struct LoadCommand: AsyncParsableCommand {
             cache = InMemoryRouteCache()
         }
         let manager = TrafficManager(store: store, cache: cache, publisher: InMemoryEventBus(), logger: logger)
+        if workload == .propagation {
+            guard let postgres, redis != nil else { throw ValidationError("the propagation workload needs --backend redis+postgres") }
+            try await PropagationWorkload.run(
+                store: postgres, redisHost: redisHost, redisPort: redisPort, changes: changes, logger: logger, quiet: quiet)
+            await redis?.shutdown()
+            await postgres.shutdown()
+            return
+        }
         // The names the pgbench scripts in compare.sh use too.
         let routes = try (0..<keys).map {
             try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
