@@ -47,7 +47,7 @@ compare() { # label, raw-command-function and args, then "--" and library args
   local raw lib
   raw=$(printf '%s\n' "${raw_runs[@]}" | median)
   lib=$(printf '%s\n' "${lib_runs[@]}" | median)
-  rows+=("$(printf '%-58s %12.0f %12.0f %7.2f' "$label" "$raw" "$lib" "$(awk -v l="$lib" -v r="$raw" 'BEGIN {print l / r}')")")
+  rows+=("$(printf '%-70s %12.0f %12.0f %7.2f' "$label" "$raw" "$lib" "$(awk -v l="$lib" -v r="$raw" 'BEGIN {print l / r}')")")
   echo "  $label: raw ${raw_runs[*]} | library ${lib_runs[*]}" >&2
 }
 
@@ -71,5 +71,5 @@ done
 compare "store lookup, 16 callers on 4 connections vs pgbench -c 16" \
   pgbench_tps 16 lookup -- --backend postgres --workload lookup --concurrency 16 --pg-connections 4
 
-printf '\n%-58s %12s %12s %7s\n' "workload (ops/s, median of $rounds)" "raw server" "library" "ratio"
+printf '\n%-70s %12s %12s %7s\n' "workload (ops/s, median of $rounds)" "raw server" "library" "ratio"
 printf '%s\n' "${rows[@]}"

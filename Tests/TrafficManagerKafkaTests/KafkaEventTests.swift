@@ -165,3 +165,26 @@ final class Count: Sendable {
     func bump() { value.withLock { $0 += 1 } }
     var current: Int { value.withLock { $0 } }
 }
+
+@Suite(.enabled(if: sharedCluster != nil, "librdkafka's mock cluster could not start"))
+struct KafkaDeliveriesTests {
+    @Test func kafkaEventsCanBeReadAsAnAsyncSequence() async throws {
+        let cluster = try #require(sharedCluster)
+        var configuration = try kafkaConfiguration(cluster)
+        configuration.properties["fetch.wait.max.ms"] = "10"
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let route = try UniqueNames.route()
+        let events = (1...3).map {
+            RouteEvent(eventID: UUID(), action: .updated, route: route, url: "http://a:\($0)", revision: UInt64($0), occurredAt: Date(unixMilliseconds: 0))
+        }
+        for event in events { try await publisher.publish(event) }
+        await publisher.shutdown()
+        var seen: [RouteEvent] = []
+        for try await delivery in KafkaEventSource(configuration: configuration).deliveries(group: "seq") {
+            seen.append(delivery.event)
+            delivery.acknowledge()
+            if seen.count == events.count { break }
+        }
+        #expect(seen == events)
+    }
+}

@@ -88,3 +88,47 @@ import TrafficManagerTestKit
         #expect(logs.messages(at: .warning).filter { $0.contains("delivered again") }.count == 3)
     }
 }
+
+/// The `AsyncSequence` face of an event source.
+@Suite struct DeliveriesTests {
+    private func event(_ revision: UInt64) -> RouteEvent {
+        RouteEvent(eventID: UUID(), action: .updated, route: chatProd, url: "http://chat:\(revision)", revision: revision, occurredAt: Date(unixMilliseconds: 0))
+    }
+
+    @Test func acknowledgedEventsAreCommittedAndARejectedOneComesAgain() async throws {
+        let bus = InMemoryEventBus(redeliveryDelay: .milliseconds(1))
+        let events = [event(1), event(2)]
+        for event in events { try await bus.publish(event) }
+        var seen: [RouteEvent] = []
+        var rejectedOnce = false
+        for try await delivery in bus.deliveries(group: "g") {
+            seen.append(delivery.event)
+            if delivery.event == events[1] && !rejectedOnce {
+                rejectedOnce = true
+                delivery.reject()
+                continue
+            }
+            delivery.acknowledge()
+            if seen.count == 3 { break }
+        }
+        #expect(seen == [events[0], events[1], events[1]])
+        #expect(try await eventually { bus.committedCount(group: "g") == 2 })
+    }
+
+    @Test func endingTheIterationLeavesTheUnacknowledgedEventForTheNextConsumer() async throws {
+        let bus = InMemoryEventBus(redeliveryDelay: .milliseconds(1))
+        let first = event(1)
+        try await bus.publish(first)
+        for try await delivery in bus.deliveries(group: "g") {
+            #expect(delivery.event == first)
+            break  // neither acknowledged nor rejected
+        }
+        #expect(bus.committedCount(group: "g") == 0)
+        for try await delivery in bus.deliveries(group: "g") {
+            #expect(delivery.event == first)
+            delivery.acknowledge()
+            break
+        }
+        #expect(try await eventually { bus.committedCount(group: "g") == 1 })
+    }
+}
