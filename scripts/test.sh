@@ -22,5 +22,5 @@ swift test --skip-build "$@"
 # sanitizer does not intercept, so its first allocation on such a thread crashes the sanitizer.
 if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
   swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip KafkaEventTests --skip EndToEndTests "$@"
+  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests "$@"
 fi
