@@ -10,6 +10,7 @@ let package = Package(
         .package(name: "TrafficManager", path: ".."),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .executableTarget(
@@ -22,8 +23,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            path: "LoadTool"
-        )
+            path: "Tools/LoadTool"
+        ),
+        .executableTarget(
+            name: "TrafficManagerBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TrafficManager", package: "TrafficManager"),
+                .product(name: "TrafficManagerRedis", package: "TrafficManager"),
+                .product(name: "TrafficManagerPostgres", package: "TrafficManager"),
+                .product(name: "TrafficManagerKafka", package: "TrafficManager"),
+            ],
+            path: "TrafficManagerBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
