@@ -24,3 +24,9 @@ if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
   swift build --build-tests --sanitize=thread --scratch-path .build-tsan
   swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests "$@"
 fi
+
+# The benchmarks and load tools are a package of their own: make sure they still build
+# (TM_SKIP_BENCHMARK_BUILD=1 skips it). Running them is Benchmarks/compare.sh's job.
+if [ "${TM_SKIP_BENCHMARK_BUILD:-0}" != 1 ]; then
+  swift build --package-path Benchmarks
+fi
