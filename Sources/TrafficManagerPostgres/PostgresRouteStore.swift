@@ -35,6 +35,14 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
         pool = PostgresConnectionPool(configuration: configuration, logger: logger)
     }
 
+    /// One executor per connection thread.
+    ///
+    /// Tasks that prefer one (`Task(executorPreference:)`, `withTaskExecutorPreference`) run on
+    /// that connection's thread between its pipelines, and their statements go to that
+    /// connection, so a round trip resumes them without waking another thread. Such tasks must
+    /// not block: while one runs, its connection waits.
+    public var taskExecutors: [any TaskExecutor] { pool.threadExecutors }
+
     /// Creates or upgrades the schema: runs every migration not yet recorded, under an
     /// advisory lock, so running it twice or from two processes at once is safe.
     ///

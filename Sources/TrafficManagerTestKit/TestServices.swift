@@ -79,10 +79,10 @@ public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComp
 /// It spawns and reaps the child itself: the scripts start daemons, and waiting through
 /// Foundation's `Process` was seen to miss the script's exit.
 @discardableResult
-public func runScript(_ path: String, environment: [String: String]) throws -> Int32 {
+public func runScript(_ path: String, environment: [String: String], arguments extra: [String] = []) throws -> Int32 {
     let script = repositoryRoot.appendingPathComponent(path).path
     let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
-    let arguments = ["/bin/bash", script]
+    let arguments = ["/bin/bash", script] + extra
     var argv = arguments.map { strdup($0) } + [nil]
     var envp = variables.map { strdup($0) } + [nil]
     defer {

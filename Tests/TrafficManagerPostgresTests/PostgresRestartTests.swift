@@ -7,13 +7,15 @@ import TrafficManagerTestKit
 /// PostgreSQL stopped and started again under a stream of calls, on a server of this test's own.
 @Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
 struct PostgresRestartTests {
-    private let environment = ["TM_PG_PORT": "55433", "TM_PG_DIR": "/tmp/tm-pg-restart-test"]
+    // A port and directory of this run's own, so concurrent runs on one machine never meet.
+    private static let port = Int.random(in: 57000..<58000)
+    private let environment = ["TM_PG_PORT": "\(Self.port)", "TM_PG_DIR": "/tmp/tm-pg-restart-\(Self.port)"]
 
     @Test func callsFailAsStoreUnavailableWhileTheServerIsDownAndSucceedAfterItReturns() async throws {
         #expect(try runScript("scripts/start-postgres.sh", environment: environment) == 0)
-        defer { _ = try? runScript("scripts/stop-postgres.sh", environment: environment) }
+        defer { _ = try? runScript("scripts/stop-postgres.sh", environment: environment, arguments: ["--purge"]) }
 
-        let store = PostgresRouteStore(configuration: testConfiguration(port: 55433, schema: freshSchema(), poolSize: 2))
+        let store = PostgresRouteStore(configuration: testConfiguration(port: Self.port, schema: freshSchema(), poolSize: 2))
         try await store.migrate()
         let route = try UniqueNames.route()
         _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)

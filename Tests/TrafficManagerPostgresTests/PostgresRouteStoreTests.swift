@@ -146,3 +146,29 @@ struct PostgresRouteStoreTests {
         await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
     }
 }
+
+@Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
+struct PostgresTaskExecutorTests {
+    @Test func tasksOnTheConnectionThreadsReadAndWriteCorrectly() async throws {
+        let store = try await migratedStore(poolSize: 2)
+        let executors = store.taskExecutors
+        #expect(executors.count == 2)
+        let tenant = UniqueNames.tenant()
+        let routes = try (0..<16).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
+        let wrong = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, route) in routes.enumerated() {
+                group.addTask(executorPreference: executors[index % 2]) {
+                    let url = "http://svc\(index):1"
+                    _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: url)), idempotencyKey: nil)
+                    var wrong = 0
+                    for _ in 0..<20 where try await store.lookup(route) != RouteLookup(url: url, revision: 1) { wrong += 1 }
+                    return wrong
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+        await store.shutdown()
+        #expect(store.taskExecutors.isEmpty)
+    }
+}

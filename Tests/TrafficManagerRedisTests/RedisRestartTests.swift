@@ -8,15 +8,20 @@ import TrafficManagerTestKit
 /// Redis killed and started again under a stream of resolves, on a Redis of this test's own.
 @Suite(.enabled(if: TestServices.redis.shouldRun, redisSkip))
 struct RedisRestartTests {
-    private let environment = ["TM_REDIS_PORT": "56391", "TM_REDIS_DIR": "/tmp/tm-redis-restart-test"]
+    // A port and directory of this run's own, so concurrent runs on one machine never meet.
+    private static let port = Int.random(in: 58000..<59000)
+    private let environment = ["TM_REDIS_PORT": "\(Self.port)", "TM_REDIS_DIR": "/tmp/tm-redis-restart-\(Self.port)"]
 
     @Test func everyResolveIsAnsweredWhileRedisIsDownAndTheCacheIsUsedAgainAfterRestart() async throws {
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
-        defer { _ = try? runScript("scripts/stop-redis.sh", environment: environment) }
+        defer {
+            _ = try? runScript("scripts/stop-redis.sh", environment: environment)
+            try? FileManager.default.removeItem(atPath: "/tmp/tm-redis-restart-\(Self.port)")
+        }
 
         let cache = RedisRouteCache(
             configuration: .init(
-                endpoint: .tcp(host: "127.0.0.1", port: 56391), commandTimeout: .milliseconds(200),
+                endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
                 reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
         defer { Task { await cache.shutdown() } }
         let metrics = TestMetrics()

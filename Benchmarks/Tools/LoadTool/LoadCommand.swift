@@ -59,8 +59,11 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL connections.")
     var pgConnections = 4
 
-    @Flag(help: "Run the callers on the Redis cache's task executor (its connection thread).")
+    @Flag(help: "Run the callers on the Redis cache's task executors (its connection threads).")
     var onCacheExecutor = false
+
+    @Flag(help: "Run the callers on the PostgreSQL store's task executors (its connection threads).")
+    var onStoreExecutor = false
 
     @Flag(help: "Print one machine-readable line: ops/s p50 p90 p99 p99.9 (microseconds).")
     var quiet = false
@@ -123,11 +126,11 @@ struct LoadCommand: AsyncParsableCommand {
         let load = Workload(
             manager: manager, cache: cache, store: store, routes: routes, kind: workload, hitRatio: hitRatio,
             writeRatio: writeRatio)
-        let executors = onCacheExecutor ? redis?.taskExecutors ?? [] : []
+        let executors = onCacheExecutor ? redis?.taskExecutors ?? [] : onStoreExecutor ? postgres?.taskExecutors ?? [] : []
         let result = try await load.run(
             concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet)
         await redis?.shutdown()
         await postgres?.shutdown()
-        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue) c=\(concurrency)\(executors.isEmpty ? "" : " on the cache executors")")
+        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue) c=\(concurrency)\(executors.isEmpty ? "" : " on the connection executors")")
     }
 }
