@@ -68,6 +68,8 @@ for clients in 1 4; do
   compare "store create-route, $clients connection(s) vs pgbench tm_apply" \
     pgbench_tps "$clients" create -- --backend postgres --workload create --concurrency "$clients" --pg-connections "$clients"
 done
+compare "store lookup, 4 callers on the 4 connection executors vs pgbench -c 4" \
+  pgbench_tps 4 lookup -- --backend postgres --workload lookup --concurrency 4 --pg-connections 4 --on-store-executor
 compare "store lookup, 16 callers on 4 connections vs pgbench -c 16" \
   pgbench_tps 16 lookup -- --backend postgres --workload lookup --concurrency 16 --pg-connections 4
 

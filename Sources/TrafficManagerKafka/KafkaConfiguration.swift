@@ -1,3 +1,5 @@
+import TrafficManager
+
 /// Where and how to reach Kafka, shared by ``KafkaEventPublisher`` and ``KafkaEventSource``.
 public struct KafkaConfiguration: Sendable {
     /// `host:port` pairs, comma-separated (librdkafka's `bootstrap.servers`).
@@ -27,7 +29,5 @@ public struct KafkaConfiguration: Sendable {
         self.properties = properties
     }
 
-    var deliveryTimeoutMilliseconds: Int {
-        Int(deliveryTimeout.components.seconds * 1000 + deliveryTimeout.components.attoseconds / 1_000_000_000_000_000)
-    }
+    var deliveryTimeoutMilliseconds: Int { Int(deliveryTimeout.wholeMilliseconds) }
 }

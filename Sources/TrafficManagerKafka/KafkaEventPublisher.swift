@@ -141,7 +141,7 @@ public final class KafkaEventPublisher: EventPublisher, Service {
         while !state.withLock({ $0.closing }) {
             rd_kafka_poll(producer.pointer, 100)
         }
-        let milliseconds = Int32(flushTimeout.components.seconds * 1000 + flushTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(clamping: flushTimeout.wholeMilliseconds)
         let flushed = rd_kafka_flush(producer.pointer, milliseconds)
         if flushed != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning(

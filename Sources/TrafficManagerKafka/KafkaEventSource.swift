@@ -176,8 +176,7 @@ private final class ConsumerLoop: Sendable {
                 logger.warning(
                     "route event handler failed; delivering the event again",
                     metadata: ["group": "\(group)", "event_id": "\(event.eventID)", "error": "\(error)"])
-                let (seconds, attoseconds) = redeliveryDelay.components
-                usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+                usleep(UInt32(clamping: redeliveryDelay.wholeMicroseconds))
             case nil:
                 return false
             }

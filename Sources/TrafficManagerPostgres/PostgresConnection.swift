@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import Logging
+import TrafficManager
 
 /// A libpq connection, used only by the pool thread that owns it.
 ///
@@ -11,18 +12,31 @@ struct PostgresConnection {
     private let logger: Logger
     private var connection: OpaquePointer?
     private var prepared: Set<PreparedStatement> = []
-    private var nextAttempt = ContinuousClock.now
-    private var backOff: Duration
+    private var schedule: ReconnectSchedule
     private var lastError = "not connected yet"
 
     init(configuration: PostgresRouteStore.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.backOff = configuration.reconnectBackOff.initial
+        self.schedule = ReconnectSchedule(configuration.reconnectBackOff)
     }
 
     /// Runs `statements` and returns one result per statement, in order.
+    ///
+    /// A batch of reads that finds its connection broken — an idle connection whose server
+    /// restarted — runs once more on a new connection: reads are safe to repeat. Writes are not
+    /// repeated: whether a lost write committed is unknown, so it fails as `storeUnavailable`.
     mutating func run(_ statements: [PostgresStatement]) -> [Result<PostgresRows, PostgresFailure>] {
+        let hadConnection = connection != nil
+        let results = runOnce(statements)
+        let onlyReads = statements.allSatisfy { if case .prepared(let name, _) = $0 { name.isReadOnly } else { false } }
+        guard hadConnection, connection == nil, onlyReads,
+            results.allSatisfy({ if case .failure(let failure) = $0 { failure.connectionLost } else { false } })
+        else { return results }
+        return runOnce(statements)
+    }
+
+    private mutating func runOnce(_ statements: [PostgresStatement]) -> [Result<PostgresRows, PostgresFailure>] {
         guard let connection = connectIfDue() else {
             let failure = PostgresFailure(
                 sqlState: nil, message: "PostgreSQL at \(configuration.endpointDescription) is unreachable: \(lastError)",
@@ -69,16 +83,14 @@ struct PostgresConnection {
 
     private mutating func connectIfDue() -> OpaquePointer? {
         if let connection { return connection }
-        let now = ContinuousClock.now
-        guard now >= nextAttempt else { return nil }
+        guard schedule.isDue else { return nil }
         if let made = connect() {
             connection = made
-            backOff = configuration.reconnectBackOff.initial
+            schedule.succeeded()
             logger.info("connected to PostgreSQL", metadata: ["endpoint": "\(configuration.endpointDescription)"])
             return made
         }
-        nextAttempt = now + backOff
-        backOff = min(backOff * 2, configuration.reconnectBackOff.maximum)
+        schedule.failed()
         return nil
     }
 
@@ -115,7 +127,7 @@ struct PostgresConnection {
         lastError = reason
         logger.warning("PostgreSQL connection lost", metadata: ["error": "\(reason)"])
         disconnect()
-        nextAttempt = ContinuousClock.now
+        schedule.connectionLost()
     }
 
     // MARK: Running

@@ -1,3 +1,5 @@
+import TrafficManager
+
 extension PostgresRouteStore {
     /// Where and how to reach PostgreSQL.
     public struct Configuration: Sendable {
@@ -14,20 +16,6 @@ extension PostgresRouteStore {
             case disable, allow, prefer, require
             case verifyCA = "verify-ca"
             case verifyFull = "verify-full"
-        }
-
-        /// How long to wait between attempts to reach an unreachable server.
-        public struct BackOff: Sendable, Hashable {
-            /// The first wait; each failed attempt doubles it.
-            public var initial: Duration
-            /// The longest wait.
-            public var maximum: Duration
-
-            /// Creates a back-off; the defaults wait 100 ms first and 5 s at most.
-            public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
-                self.initial = initial
-                self.maximum = maximum
-            }
         }
 
         /// The server.
@@ -54,8 +42,8 @@ extension PostgresRouteStore {
         /// How many times a write that hit a serialization failure or deadlock is retried.
         /// Default 3.
         public var serializationRetries: Int
-        /// How reconnection backs off.
-        public var reconnectBackOff: BackOff
+        /// How reconnection backs off. Default 100 ms, doubling up to 5 s.
+        public var reconnectBackOff: ReconnectBackOff
 
         /// Creates a configuration.
         public init(
@@ -70,7 +58,7 @@ extension PostgresRouteStore {
             statementTimeout: Duration = .seconds(5),
             maximumPipelineDepth: Int = 128,
             serializationRetries: Int = 3,
-            reconnectBackOff: BackOff = .init()
+            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(100), maximum: .seconds(5))
         ) {
             self.endpoint = endpoint
             self.user = user
@@ -107,8 +95,7 @@ extension PostgresRouteStore {
             if let password { parameters.append(("password", password)) }
             parameters.append(("application_name", "TrafficManager"))
             parameters.append(("connect_timeout", String(max(2, connectTimeout.components.seconds))))
-            let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
-            var options = "-c statement_timeout=\(max(1, milliseconds)) -c client_min_messages=warning"
+            var options = "-c statement_timeout=\(max(1, statementTimeout.wholeMilliseconds)) -c client_min_messages=warning"
             if let schema { options += " -c search_path=\(schema)" }
             parameters.append(("options", options))
             parameters.append(("keepalives", "1"))

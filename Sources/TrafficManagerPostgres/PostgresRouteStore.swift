@@ -100,8 +100,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     }
 
     public func unpublishedEvents(olderThan age: Duration, limit: Int) async throws -> [RouteEvent] {
-        let milliseconds = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
-        let rows = try await run(.prepared(.unpublished, [String(milliseconds), String(limit)]))
+        let rows = try await run(.prepared(.unpublished, [String(age.wholeMilliseconds), String(limit)]))
         return try rows.rows.map { row in
             guard let id = row[0].flatMap(UUID.init(uuidString:)), let action = row[1].flatMap(RouteAction.init(rawValue:)),
                 let tenant = row[2], let service = row[3], let environment = row[4], let version = row[5], let url = row[6]

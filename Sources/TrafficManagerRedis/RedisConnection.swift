@@ -158,15 +158,14 @@ private struct ContextOwner {
     let configuration: RedisRouteCache.Configuration
     let logger: Logger
     var context: UnsafeMutablePointer<redisContext>?
-    var nextAttempt = ContinuousClock.now
-    var backOff: Duration
+    var schedule: ReconnectSchedule
     var lastError = "not connected yet"
     var encoder = RESPEncoder()
 
     init(configuration: RedisRouteCache.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.backOff = configuration.reconnectBackOff.initial
+        self.schedule = ReconnectSchedule(configuration.reconnectBackOff)
     }
 
     mutating func execute(_ batch: [RedisConnection.Request]) {
@@ -207,16 +206,14 @@ private struct ContextOwner {
     /// The live context, connecting first when the back-off allows; `nil` when unreachable.
     mutating func connectIfDue() -> UnsafeMutablePointer<redisContext>? {
         if let context { return context }
-        let now = ContinuousClock.now
-        guard now >= nextAttempt else { return nil }
+        guard schedule.isDue else { return nil }
         if let context = connect() {
             self.context = context
-            backOff = configuration.reconnectBackOff.initial
+            schedule.succeeded()
             logger.info("connected to Redis", metadata: ["endpoint": "\(configuration.endpointDescription)"])
             return context
         }
-        nextAttempt = now + backOff
-        backOff = min(backOff * 2, configuration.reconnectBackOff.maximum)
+        schedule.failed()
         return nil
     }
 
@@ -268,7 +265,7 @@ private struct ContextOwner {
     mutating func drop(reason: String) {
         disconnect()
         lastError = reason
-        nextAttempt = ContinuousClock.now
+        schedule.connectionLost()
     }
 
     mutating func disconnect() {

@@ -1,3 +1,5 @@
+import TrafficManager
+
 extension RedisRouteCache {
     /// Where and how to reach Redis.
     public struct Configuration: Sendable {
@@ -7,20 +9,6 @@ extension RedisRouteCache {
             case tcp(host: String, port: Int)
             /// A Unix domain socket.
             case unixSocket(path: String)
-        }
-
-        /// How long to wait between attempts to reach an unreachable server.
-        public struct BackOff: Sendable, Hashable {
-            /// The first wait; each failed attempt doubles it.
-            public var initial: Duration
-            /// The longest wait.
-            public var maximum: Duration
-
-            /// Creates a back-off; the defaults wait 50 ms first and 2 s at most.
-            public init(initial: Duration = .milliseconds(50), maximum: Duration = .seconds(2)) {
-                self.initial = initial
-                self.maximum = maximum
-            }
         }
 
         /// The server.
@@ -39,8 +27,8 @@ extension RedisRouteCache {
         public var commandTimeout: Duration
         /// Put before every key. Default `"tm:route:"`.
         public var keyPrefix: String
-        /// How reconnection backs off.
-        public var reconnectBackOff: BackOff
+        /// How reconnection backs off. Default 50 ms, doubling up to 2 s.
+        public var reconnectBackOff: ReconnectBackOff
 
         /// Creates a configuration.
         public init(
@@ -51,7 +39,7 @@ extension RedisRouteCache {
             connectTimeout: Duration = .seconds(1),
             commandTimeout: Duration = .milliseconds(250),
             keyPrefix: String = "tm:route:",
-            reconnectBackOff: BackOff = .init()
+            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .seconds(2))
         ) {
             self.endpoint = endpoint
             self.password = password

@@ -82,7 +82,7 @@ public final class RedisRouteCache: RouteCache, Service {
 
     private func conditionalSet(_ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool) async throws -> Bool {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
-        let milliseconds = max(1, ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, ttl.wholeMilliseconds)
         let arguments = ["1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds), invalidation ? "1" : "0"]
         var reply = try await send(["EVALSHA", try await loadScript()] + arguments)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {

@@ -135,7 +135,7 @@ struct KafkaEventTests {
         first.cancel()
         _ = await first.result
 
-        let handled = Count()
+        let handled = ConcurrentCount()
         let second = Task {
             try await source.consume(group: "audit") { event in
                 handled.bump()
@@ -147,23 +147,6 @@ struct KafkaEventTests {
         _ = await second.result
         #expect(audit.entries == [event])
     }
-}
-
-/// Polls `condition` until it holds, for at most `timeout`.
-func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        if ContinuousClock.now >= deadline { return false }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    return true
-}
-
-/// A counter safe to bump from any task.
-final class Count: Sendable {
-    private let value = Locked(0)
-    func bump() { value.withLock { $0 += 1 } }
-    var current: Int { value.withLock { $0 } }
 }
 
 @Suite(.enabled(if: sharedCluster != nil, "librdkafka's mock cluster could not start"))

@@ -48,7 +48,16 @@ struct PostgresRestartTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0.url == "http://a:1" })
-        let updated = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://b:2")), idempotencyKey: nil)
+        // A write is not repeated by the store (a lost write may have committed); one that meets
+        // a connection the restart left stale fails once, and the caller's retry succeeds.
+        let command = try RouteCommand(route: route, operation: .upsert(url: "http://b:2"))
+        let key = try IdempotencyKey("restart-\(UUID())")
+        let updated: RouteWriteResult
+        do {
+            updated = try await store.apply(command, idempotencyKey: key)
+        } catch TrafficManagerError.storeUnavailable {
+            updated = try await store.apply(command, idempotencyKey: key)
+        }
         #expect(updated.endpoint.revision == 2)
         await store.shutdown()
     }

@@ -86,20 +86,3 @@ final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
-
-/// A counter safe to bump from any task.
-final class Count: Sendable {
-    private let value = Atomic(0)
-    func bump() { value.add(1, ordering: .relaxed) }
-    var current: Int { value.load(ordering: .relaxed) }
-}
-
-/// Polls `condition` until it holds, for at most `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        if ContinuousClock.now >= deadline { return false }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-    return true
-}

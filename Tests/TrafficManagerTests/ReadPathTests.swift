@@ -101,7 +101,7 @@ import TrafficManagerTestKit
     @Test func aCacheThatKeepsFailingIsSkippedUntilTheCoolDownEnds() async throws {
         let h = Harness(configuration: .init(cacheBreaker: .init(failureThreshold: 3, coolDown: .seconds(5))))
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")
-        let cacheCalls = Count()
+        let cacheCalls = ConcurrentCount()
         h.cache.faults.setHook { _ in cacheCalls.bump() }
         h.cache.faults.failNext(1000, with: TrafficManagerError.cacheUnavailable("down"))
 
