@@ -160,9 +160,9 @@ public final class KafkaEventPublisher: EventPublisher, Service {
 }
 
 /// The librdkafka producer handle.
+// @unchecked Sendable is safe: librdkafka's rd_kafka_t is thread-safe for produce, poll and
+// flush; it is destroyed once, by the poll thread, after the publisher stops accepting messages.
 private struct ProducerHandle: @unchecked Sendable {
-    // Safe: librdkafka's rd_kafka_t is thread-safe for produce, poll and flush; it is destroyed
-    // once, by the poll thread, after the publisher stops accepting messages.
     let pointer: OpaquePointer
 }
 

@@ -6,10 +6,10 @@ import TrafficManager
 ///
 /// For tests, examples and `tm-dev-kafka`; it is not a broker to keep data in.
 public final class KafkaMockCluster: Sendable {
-    // Both pointers are created in init and destroyed once in shutdown(), which `state` guards.
+    // @unchecked Sendable is safe: both pointers are created in init and destroyed once in
+    // shutdown(); they are only read or changed inside `state.withLock`, and librdkafka's mock
+    // cluster calls are thread-safe.
     private struct Handles: @unchecked Sendable {
-        // Safe: only read or changed inside `state.withLock`, and librdkafka's mock cluster
-        // calls are thread-safe.
         var owner: OpaquePointer?
         var cluster: OpaquePointer?
     }

@@ -12,9 +12,9 @@ import Darwin
 /// calls that ThreadSanitizer cannot see, so every access under it is reported as a race, and
 /// `swift test --sanitize=thread` could no longer tell real races from these. A pthread mutex
 /// is intercepted by the sanitizer and costs the same uncontended.
+// @unchecked Sendable is safe: `value` is only read or written inside `withLock`, between
+// `pthread_mutex_lock` and `pthread_mutex_unlock` on `mutex`, which this object owns.
 package final class Locked<Value>: @unchecked Sendable {
-    // @unchecked Sendable is safe: `value` is only read or written inside `withLock`, between
-    // `pthread_mutex_lock` and `pthread_mutex_unlock` on `mutex`, which this object owns.
     private var value: Value
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
