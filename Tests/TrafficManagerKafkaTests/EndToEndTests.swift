@@ -67,3 +67,42 @@ struct EndToEndTests {
         }
     }
 }
+
+@Suite(.enabled(if: sharedCluster != nil && TestServices.postgres.shouldRun, "needs PostgreSQL and librdkafka's mock cluster"))
+struct OutboxRelayEndToEndTests {
+    @Test func anEventCommittedByAProcessThatDiedBeforePublishingIsRelayedToKafka() async throws {
+        let cluster = try #require(sharedCluster)
+        let environment = ProcessInfo.processInfo.environment
+        let schema = "tm_relay_\(UInt32.random(in: 0...UInt32.max))"
+        let store = PostgresRouteStore(
+            configuration: .init(
+                endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
+                user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
+                database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
+                poolSize: 1))
+        try await store.migrate()
+        // The "dead" process: its write committed, and nothing published the event.
+        let route = try UniqueNames.route()
+        let committed = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        let event = try #require(committed.event)
+
+        // A process that starts later runs the relay.
+        var configuration = try kafkaConfiguration(cluster)
+        configuration.properties["fetch.wait.max.ms"] = "10"
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let relay = OutboxRelay(outbox: store, publisher: publisher, configuration: .init(gracePeriod: .zero))
+        #expect(await relay.relayOnce() == 1)
+        #expect(await relay.relayOnce() == 0)
+        await publisher.shutdown()
+
+        var received: [RouteEvent] = []
+        for try await delivery in KafkaEventSource(configuration: configuration).deliveries(group: "relay-check") {
+            received.append(delivery.event)
+            delivery.acknowledge()
+            break
+        }
+        #expect(received == [event])
+        _ = try await store.execute("DROP SCHEMA \(schema) CASCADE")
+        await store.shutdown()
+    }
+}

@@ -172,3 +172,28 @@ struct PostgresTaskExecutorTests {
         #expect(store.taskExecutors.isEmpty)
     }
 }
+
+@Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
+struct PostgresRetryTests {
+    @Test func aSerializationFailureIsRetriedAndTheWriteLandsOnce() async throws {
+        let schema = freshSchema()
+        let store = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        try await store.migrate()
+        // The first event insert fails as a serialization failure; sequences are not rolled
+        // back, so the retry passes.
+        _ = try await store.execute(
+            """
+            CREATE SEQUENCE fail_once;
+            CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER fail_once BEFORE INSERT ON route_events FOR EACH ROW EXECUTE FUNCTION fail_once();
+            """)
+        let route = try UniqueNames.route()
+        let result = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        #expect(result.event?.action == .created && result.endpoint.revision == 1)
+        #expect(try await store.execute("SELECT count(*) FROM route_events").rows == [["1"]])
+        #expect(try await store.execute("SELECT last_value FROM fail_once").rows == [["2"]])
+        _ = try await store.execute("DROP SCHEMA \(schema) CASCADE")
+        await store.shutdown()
+    }
+}

@@ -66,4 +66,34 @@ struct RedisRestartTests {
         }
         #expect(recovered, "the cache was not used again within 5 s of Redis coming back")
     }
+
+    @Test func aCommandThatOutlivesItsTimeoutFailsAndTheCacheRecovers() async throws {
+        #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
+        defer {
+            _ = try? runScript("scripts/stop-redis.sh", environment: environment)
+            try? FileManager.default.removeItem(atPath: "/tmp/tm-redis-restart-\(Self.port)")
+        }
+        let cache = RedisRouteCache(
+            configuration: .init(
+                endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
+                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
+        defer { Task { await cache.shutdown() } }
+        let route = try UniqueNames.route()
+        try await cache.fill(route, with: .notFound(revision: 0), ttl: .seconds(60))
+
+        // Another client pauses every client for a second; our GET waits 200 ms at most.
+        let pauser = RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: Self.port)))
+        defer { Task { await pauser.shutdown() } }
+        #expect(try await pauser.send(["CLIENT", "PAUSE", "1000", "ALL"]) == .status("OK"))
+        let started = ContinuousClock.now
+        await #expect(throws: TrafficManagerError.self) { try await cache.get(route) }
+        #expect(ContinuousClock.now - started < .milliseconds(900))
+
+        var entry: CachedRoute?
+        for _ in 0..<100 where entry == nil {
+            entry = try? await cache.get(route)
+            if entry == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(entry == .notFound(revision: 0))
+    }
 }
