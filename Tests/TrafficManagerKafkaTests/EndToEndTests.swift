@@ -17,13 +17,8 @@ import TrafficManagerTestKit
 struct EndToEndTests {
     @Test func aChangedURLReachesAnotherInstanceThroughItsInvalidationConsumer() async throws {
         let cluster = try #require(sharedCluster)
-        let environment = ProcessInfo.processInfo.environment
         let schema = "tm_e2e_\(UInt32.random(in: 0...UInt32.max))"
-        let store = PostgresRouteStore(
-            configuration: .init(
-                endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
-                user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
-                database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable))
+        let store = testStore(schema: schema, poolSize: 4)
         try await store.migrate()
         func cache(_ name: String) -> RedisRouteCache {
             RedisRouteCache(
@@ -72,14 +67,8 @@ struct EndToEndTests {
 struct OutboxRelayEndToEndTests {
     @Test func anEventCommittedByAProcessThatDiedBeforePublishingIsRelayedToKafka() async throws {
         let cluster = try #require(sharedCluster)
-        let environment = ProcessInfo.processInfo.environment
         let schema = "tm_relay_\(UInt32.random(in: 0...UInt32.max))"
-        let store = PostgresRouteStore(
-            configuration: .init(
-                endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
-                user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
-                database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
-                poolSize: 1))
+        let store = testStore(schema: schema, poolSize: 1)
         try await store.migrate()
         // The "dead" process: its write committed, and nothing published the event.
         let route = try UniqueNames.route()
@@ -105,4 +94,15 @@ struct OutboxRelayEndToEndTests {
         _ = try await store.execute("DROP SCHEMA \(schema) CASCADE")
         await store.shutdown()
     }
+}
+
+/// A store on the test PostgreSQL (from `scripts/env.sh`) in `schema`.
+func testStore(schema: String, poolSize: Int) -> PostgresRouteStore {
+    let environment = ProcessInfo.processInfo.environment
+    return PostgresRouteStore(
+        configuration: .init(
+            endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
+            user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
+            database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
+            poolSize: poolSize))
 }

@@ -15,6 +15,17 @@ struct KafkaEventTests {
         return consumer
     }
 
+    /// Publishes one event of a fresh route and closes the publisher.
+    private func publishOneEvent(_ configuration: KafkaConfiguration) async throws -> RouteEvent {
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let event = RouteEvent(
+            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1,
+            occurredAt: Date(unixMilliseconds: 0))
+        try await publisher.publish(event)
+        await publisher.shutdown()
+        return event
+    }
+
     @Test func thePublisherAndSourcePassTheEventContract() async throws {
         let publishers = Locked<[KafkaEventPublisher]>([])
         try await EventBusContract(timeout: .seconds(30)) {
@@ -88,12 +99,7 @@ struct KafkaEventTests {
     @Test func aMessageThatIsNotARouteEventIsSkippedCountedAndCommitted() async throws {
         let configuration = try kafkaConfiguration(cluster)
         RawKafka.produceGarbage("{\"not\": \"an event\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
-        let publisher = try KafkaEventPublisher(configuration: configuration)
-        let event = RouteEvent(
-            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1,
-            occurredAt: Date(unixMilliseconds: 0))
-        try await publisher.publish(event)
-        await publisher.shutdown()
+        let event = try await publishOneEvent(configuration)
 
         let metrics = TestMetrics()
         let source = KafkaEventSource(configuration: consumerConfiguration(configuration), metricsFactory: metrics)
@@ -116,12 +122,7 @@ struct KafkaEventTests {
 
     @Test func aConsumerStoppedBeforeItsCommitLeavesTheEventToTheNextOneWhichHandlesItOnce() async throws {
         let configuration = try kafkaConfiguration(cluster)
-        let publisher = try KafkaEventPublisher(configuration: configuration)
-        let event = RouteEvent(
-            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1,
-            occurredAt: Date(unixMilliseconds: 0))
-        try await publisher.publish(event)
-        await publisher.shutdown()
+        let event = try await publishOneEvent(configuration)
 
         let audit = InMemoryAuditLog()
         let source = KafkaEventSource(configuration: consumerConfiguration(configuration))

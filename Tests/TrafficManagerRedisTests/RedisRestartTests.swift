@@ -13,18 +13,24 @@ struct RedisRestartTests {
     private static let port = Int.random(in: 58000..<59000)
     private let environment = ["TM_REDIS_PORT": "\(Self.port)", "TM_REDIS_DIR": "/tmp/tm-redis-restart-\(Self.port)"]
 
-    @Test func everyResolveIsAnsweredWhileRedisIsDownAndTheCacheIsUsedAgainAfterRestart() async throws {
+    /// Starts this suite's Redis and returns a cache on it with short timeouts and back-off.
+    private func startOwnRedis() throws -> RedisRouteCache {
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
-        defer {
-            _ = try? runScript("scripts/stop-redis.sh", environment: environment)
-            try? FileManager.default.removeItem(atPath: "/tmp/tm-redis-restart-\(Self.port)")
-        }
-
-        let cache = RedisRouteCache(
+        return RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
                 reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
-        defer { Task { await cache.shutdown() } }
+    }
+
+    private func stopOwnRedis(_ cache: RedisRouteCache) {
+        Task { await cache.shutdown() }
+        _ = try? runScript("scripts/stop-redis.sh", environment: environment)
+        try? FileManager.default.removeItem(atPath: "/tmp/tm-redis-restart-\(Self.port)")
+    }
+
+    @Test func everyResolveIsAnsweredWhileRedisIsDownAndTheCacheIsUsedAgainAfterRestart() async throws {
+        let cache = try startOwnRedis()
+        defer { stopOwnRedis(cache) }
         let metrics = TestMetrics()
         let store = InMemoryRouteStore()
         let manager = TrafficManager(
@@ -69,16 +75,8 @@ struct RedisRestartTests {
     }
 
     @Test func aCommandThatOutlivesItsTimeoutFailsAndTheCacheRecovers() async throws {
-        #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
-        defer {
-            _ = try? runScript("scripts/stop-redis.sh", environment: environment)
-            try? FileManager.default.removeItem(atPath: "/tmp/tm-redis-restart-\(Self.port)")
-        }
-        let cache = RedisRouteCache(
-            configuration: .init(
-                endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
-                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
-        defer { Task { await cache.shutdown() } }
+        let cache = try startOwnRedis()
+        defer { stopOwnRedis(cache) }
         let route = try UniqueNames.route()
         try await cache.fill(route, with: .notFound(revision: 0), ttl: .seconds(60))
 
