@@ -160,7 +160,7 @@ public final class KafkaEventPublisher: EventPublisher, Service {
 }
 
 /// The librdkafka producer handle.
-// @unchecked Sendable is safe: librdkafka's rd_kafka_t is thread-safe for produce, poll and
+// Unchecked sendability is safe: librdkafka's rd_kafka_t is thread-safe for produce, poll and
 // flush; it is destroyed once, by the poll thread, after the publisher stops accepting messages.
 private struct ProducerHandle: @unchecked Sendable {
     let pointer: OpaquePointer

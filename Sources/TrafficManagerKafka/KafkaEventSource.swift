@@ -74,7 +74,7 @@ public final class KafkaEventSource: RouteEventSource {
 }
 
 /// The librdkafka consumer handle, used only by its consumer thread.
-// @unchecked Sendable is safe: created by consume(), then used and destroyed only by the one ConsumerLoop thread.
+// Unchecked sendability is safe: created by consume(), then used and destroyed only by the one ConsumerLoop thread.
 private struct ConsumerHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 }

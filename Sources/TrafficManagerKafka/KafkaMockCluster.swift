@@ -6,7 +6,7 @@ import TrafficManager
 ///
 /// For tests, examples and `tm-dev-kafka`; it is not a broker to keep data in.
 public final class KafkaMockCluster: Sendable {
-    // @unchecked Sendable is safe: both pointers are created in init and destroyed once in
+    // Unchecked sendability is safe: both pointers are created in init and destroyed once in
     // shutdown(); they are only read or changed inside `state.withLock`, and librdkafka's mock
     // cluster calls are thread-safe.
     private struct Handles: @unchecked Sendable {

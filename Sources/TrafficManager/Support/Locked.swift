@@ -12,7 +12,7 @@ import Darwin
 /// calls that ThreadSanitizer cannot see, so every access under it is reported as a race, and
 /// `swift test --sanitize=thread` could no longer tell real races from these. A pthread mutex
 /// is intercepted by the sanitizer and costs the same uncontended.
-// @unchecked Sendable is safe: `value` is only read or written inside `withLock`, between
+// Unchecked sendability is safe: `value` is only read or written inside `withLock`, between
 // `pthread_mutex_lock` and `pthread_mutex_unlock` on `mutex`, which this object owns.
 package final class Locked<Value>: @unchecked Sendable {
     private var value: Value
