@@ -33,8 +33,11 @@ func show(_ label: String, _ service: String, _ environment: String, _ version: 
     do {
         let url = try await manager.resolve(tenant: "chat-app", service: service, environment: environment, version: version)
         print("\(label.padding(toLength: 26, withPad: " ", startingAt: 0)) chat-app/\(service)/\(environment)@\(version) -> \(url)")
+    } catch let error as TrafficManagerError {
+        // Branch on the stable code; show the message to people.
+        print("\(label.padding(toLength: 26, withPad: " ", startingAt: 0)) chat-app/\(service)/\(environment)@\(version) -> \(error.code)")
     } catch {
-        print("\(label.padding(toLength: 26, withPad: " ", startingAt: 0)) chat-app/\(service)/\(environment)@\(version) -> \(error)")
+        print("cancelled: \(error)")
     }
 }
 
@@ -50,6 +53,13 @@ try await manager.deactivateRoute(gateway)
 await show("after deactivation", "gateway", "dev")
 try await manager.createRoute(gateway, url: "http://gateway-service.dev.svc.cluster.local:4100")
 await show("after re-creation on 4100", "gateway", "dev")
+
+// Bad input is refused with an error that names the field and the rule; nothing is written.
+do {
+    try await manager.createRoute(gateway, url: "http://admin:hunter2@gateway-service:4100/")
+} catch TrafficManagerError.Code.invalidInput {
+    print("\nrefused: a URL with user info (the route still resolves to the old URL)")
+}
 
 print("\nMetrics:")
 for name in [

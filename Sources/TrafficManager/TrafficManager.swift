@@ -14,6 +14,9 @@ import Logging
 ///
 /// The read path is ``RouteResolver``, the write path ``RouteWriter``; both share one
 /// ``CircuitBreaker`` for the cache and one set of ``TrafficManagerMetrics``.
+///
+/// Every call throws ``TrafficManagerError`` — switch on its ``TrafficManagerError/code`` — or,
+/// when the calling task is cancelled, `CancellationError`.
 public final class TrafficManager: Sendable {
     /// The read path.
     public let resolver: RouteResolver
@@ -23,6 +26,8 @@ public final class TrafficManager: Sendable {
     public let store: any RouteStore
     /// The metrics both paths record.
     public let metrics: TrafficManagerMetrics
+    /// The settings both paths follow.
+    public let configuration: TrafficManagerConfiguration
 
     /// Creates a manager over the given backends.
     ///
@@ -42,6 +47,7 @@ public final class TrafficManager: Sendable {
         let breaker = CircuitBreaker(configuration: configuration.cacheBreaker, time: time)
         self.store = store
         self.metrics = metrics
+        self.configuration = configuration
         self.resolver = RouteResolver(
             store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics, time: time,
             logger: logger)
@@ -57,8 +63,8 @@ public final class TrafficManager: Sendable {
 
     /// The URL the route resolves to, validating the names first.
     ///
-    /// - Throws: ``TrafficManagerError/invalidInput(_:)`` for a malformed name, else as
-    ///   ``RouteResolver/resolve(_:)``.
+    /// - Throws: ``TrafficManagerError`` with code ``TrafficManagerError/Code/invalidInput``
+    ///   for a malformed name, else as ``RouteResolver/resolve(_:)``.
     public func resolve(tenant: String, service: String, environment: String, version: String) async throws -> String {
         let route: RouteID
         do {
@@ -70,31 +76,38 @@ public final class TrafficManager: Sendable {
     }
 
     /// Creates the route, or points it at `url`; either way it ends up active.
+    ///
+    /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func createRoute(_ route: RouteID, url: String, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+    public func createRoute(_ route: RouteID, url: String, idempotencyKey: String? = nil) async throws
         -> RouteWriteResult
     {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
-            try RouteCommand(route: route, operation: .upsert(url: url))
+            try RouteCommand(
+                route: route, operation: .upsert(url: url), allowedURLSchemes: configuration.allowedURLSchemes)
         }
     }
 
     /// Creates the route, or points it at `url`, validating every input first.
+    ///
+    /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
     public func createRoute(
         tenant: String, service: String, environment: String, version: String, url: String,
         idempotencyKey: String? = nil
-    ) async throws(TrafficManagerError) -> RouteWriteResult {
+    ) async throws -> RouteWriteResult {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
             try RouteCommand(
                 route: RouteID(tenant: tenant, service: service, environment: environment, version: version),
-                operation: .upsert(url: url))
+                operation: .upsert(url: url), allowedURLSchemes: configuration.allowedURLSchemes)
         }
     }
 
     /// Makes an existing route resolve again.
+    ///
+    /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func activateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+    public func activateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws
         -> RouteWriteResult
     {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
@@ -103,8 +116,10 @@ public final class TrafficManager: Sendable {
     }
 
     /// Stops an existing route from resolving; its record stays.
+    ///
+    /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func deactivateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws(TrafficManagerError)
+    public func deactivateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws
         -> RouteWriteResult
     {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in

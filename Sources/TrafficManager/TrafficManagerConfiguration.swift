@@ -12,6 +12,14 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     public var cacheBreaker: CircuitBreaker.Configuration
     /// Put before every metric name, e.g. `"trafficmanager_"`. Default none.
     public var metricsPrefix: String
+    /// The URL schemes a write may point a route at, lowercase. Default `http` and `https`;
+    /// add others (`wss`, `grpc`, `postgres`, …) for topologies that route to such endpoints.
+    /// Only writes check it: a URL already stored resolves whatever its scheme.
+    public var allowedURLSchemes: Set<String> {
+        get { schemes }
+        set { schemes = Set(newValue.map { $0.lowercased() }) }
+    }
+    private var schemes: Set<String>
 
     /// Creates a configuration; every default follows the specification.
     public init(
@@ -19,12 +27,15 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         negativeTTL: Duration = .seconds(10),
         tombstoneTTL: Duration = .seconds(30),
         cacheBreaker: CircuitBreaker.Configuration = .init(),
-        metricsPrefix: String = ""
+        metricsPrefix: String = "",
+        allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
     ) {
+        self.schemes = []
         self.positiveTTL = positiveTTL
         self.negativeTTL = negativeTTL
         self.tombstoneTTL = tombstoneTTL
         self.cacheBreaker = cacheBreaker
         self.metricsPrefix = metricsPrefix
+        self.allowedURLSchemes = allowedURLSchemes
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import TrafficManager
 
 /// Where and how to reach Kafka, shared by ``KafkaEventPublisher`` and ``KafkaEventSource``.
@@ -14,7 +15,8 @@ public struct KafkaConfiguration: Sendable {
     /// More librdkafka properties, passed through as they are: `security.protocol`,
     /// `sasl.mechanisms`, `ssl.ca.location`, … for a real cluster. They win over the defaults
     /// TrafficManager sets, except the ones its guarantees rest on (idempotence, `acks=all`,
-    /// manual offset commits).
+    /// manual offset commits). Values of secret properties (``isSecretProperty(_:)``) never show
+    /// in a description, a dump, a log line or an error.
     public var properties: [String: String]
 
     /// Creates a configuration.
@@ -30,4 +32,40 @@ public struct KafkaConfiguration: Sendable {
     }
 
     var deliveryTimeoutMilliseconds: Int { Int(deliveryTimeout.wholeMilliseconds) }
+
+    /// Whether a librdkafka property holds a secret: its name contains `password` or `secret`,
+    /// or starts with `sasl.` or `ssl.key` (any letter case).
+    public static func isSecretProperty(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return name.contains("password") || name.contains("secret") || name.hasPrefix("sasl.") || name.hasPrefix("ssl.key")
+    }
+
+    /// `text` with the value of every secret property in `properties` replaced.
+    static func redacting(_ text: String, secretsOf properties: [(String, String)]) -> String {
+        properties.reduce(text) { text, property in
+            guard isSecretProperty(property.0), !property.1.isEmpty else { return text }
+            return text.replacingOccurrences(of: property.1, with: RedactedFields.placeholder)
+        }
+    }
+}
+
+extension KafkaConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with the values of secret properties shown as `<redacted>`.
+    public var description: String { redactedFields.description }
+    /// The same as ``description``: no secret shows.
+    public var debugDescription: String { redactedFields.description }
+    /// Every field, with secret property values replaced, for `dump()` and `Mirror`.
+    public var customMirror: Mirror { redactedFields.mirror(of: self) }
+
+    private var redactedFields: RedactedFields {
+        let redacted = properties.sorted { $0.key < $1.key }.map { name, value in
+            "\(name)=\(Self.isSecretProperty(name) ? RedactedFields.placeholder : value)"
+        }
+        return RedactedFields(
+            "KafkaConfiguration",
+            [
+                ("bootstrapServers", bootstrapServers), ("topic", topic), ("clientID", clientID),
+                ("deliveryTimeout", deliveryTimeout), ("properties", redacted),
+            ])
+    }
 }

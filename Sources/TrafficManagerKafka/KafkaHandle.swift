@@ -5,7 +5,7 @@ import TrafficManager
 enum KafkaHandle {
     /// A new producer or consumer handle with `properties` (later entries win).
     ///
-    /// - Throws: ``TrafficManagerError/eventsUnavailable(_:)`` naming the property librdkafka
+    /// - Throws: ``TrafficManagerError/Code/eventsUnavailable`` naming the property librdkafka
     ///   refused (never its value, which may be a secret).
     static func make(
         _ type: rd_kafka_type_t, properties: [(String, String)], configure: (OpaquePointer) -> Void = { _ in }
@@ -16,13 +16,15 @@ enum KafkaHandle {
             let result = rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                throw TrafficManagerError.eventsUnavailable("librdkafka refused the property \(name): \(Self.text(errorText))")
+                let reason = KafkaConfiguration.redacting(Self.text(errorText), secretsOf: properties)
+                throw TrafficManagerError.eventsUnavailable("librdkafka refused the property \(name): \(reason)")
             }
         }
         configure(conf)
         guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
-            throw TrafficManagerError.eventsUnavailable("librdkafka could not create a client: \(Self.text(errorText))")
+            let reason = KafkaConfiguration.redacting(Self.text(errorText), secretsOf: properties)
+            throw TrafficManagerError.eventsUnavailable("librdkafka could not create a client: \(reason)")
         }
         return handle
     }

@@ -69,7 +69,7 @@ final class PostgresConnectionPool: Sendable {
     /// Runs `statement` on some connection — the current thread's, when called from a task
     /// running on one — and returns its rows.
     ///
-    /// - Throws: ``PostgresFailure``, or ``TrafficManagerError/storeUnavailable(_:)`` after
+    /// - Throws: ``PostgresFailure``, or ``TrafficManagerError`` `notRunning` after
     ///   ``close()``.
     func run(_ statement: PostgresStatement) async throws -> PostgresRows {
         let current = PoolThreadExecutor.current.flatMap { $0.pool === self ? $0.index : nil }
@@ -86,7 +86,7 @@ final class PostgresConnectionPool: Sendable {
                 return Self.takeIdle(&state).map { .thread($0) } ?? .none
             }
             switch wake {
-            case .closed: continuation.resume(throwing: TrafficManagerError.storeUnavailable("the PostgreSQL store was shut down"))
+            case .closed: continuation.resume(throwing: TrafficManagerError.notRunning("the PostgreSQL route store"))
             case .thread(let index): wakeUps[index].signal()
             case .none: break
             }

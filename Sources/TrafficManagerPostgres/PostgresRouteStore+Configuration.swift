@@ -103,3 +103,24 @@ extension PostgresRouteStore {
         }
     }
 }
+
+extension PostgresRouteStore.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with the password shown as `<redacted>` when set.
+    public var description: String { redactedFields.description }
+    /// The same as ``description``: the password never shows.
+    public var debugDescription: String { redactedFields.description }
+    /// Every field, with the password replaced, for `dump()` and `Mirror`.
+    public var customMirror: Mirror { redactedFields.mirror(of: self) }
+
+    private var redactedFields: RedactedFields {
+        RedactedFields(
+            "PostgresRouteStore.Configuration",
+            [
+                ("endpoint", endpoint), ("user", user), ("password", RedactedFields.secret(password) as Any),
+                ("database", database), ("schema", schema as Any), ("sslMode", sslMode), ("poolSize", poolSize),
+                ("connectTimeout", connectTimeout), ("statementTimeout", statementTimeout),
+                ("maximumPipelineDepth", maximumPipelineDepth), ("serializationRetries", serializationRetries),
+                ("reconnectBackOff", reconnectBackOff),
+            ])
+    }
+}

@@ -13,13 +13,13 @@ import TrafficManager
 ///   idempotency key's result — all or nothing. Serialization failures and deadlocks are
 ///   retried (``Configuration-swift.struct/serializationRetries``).
 /// - Connections are made on first use and again after they break; while the server is
-///   unreachable calls fail fast with ``TrafficManagerError/storeUnavailable(_:)``, naming the
+///   unreachable calls fail fast with ``TrafficManagerError/Code/storeUnavailable``, naming the
 ///   host and port but never the password.
 ///
 /// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
 /// connections. Outside a service group, call ``shutdown()`` when done.
 public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
-    private let configuration: Configuration
+    let configuration: Configuration
     private let pool: PostgresConnectionPool
     private let logger: Logger
 
@@ -49,21 +49,21 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     /// - Returns: the versions the schema is at afterwards.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)))
-        let rows = try await run(.simple(PostgresMigrations.recordedVersions))
+        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)), "migrating the schema")
+        let rows = try await run(.simple(PostgresMigrations.recordedVersions), "reading the schema version")
         let versions = rows.rows.first?.first??.split(separator: ",").compactMap { Int($0) } ?? []
         logger.info("schema migrated", metadata: ["versions": "\(versions)"])
         return versions
     }
 
     public func lookup(_ route: RouteID) async throws -> RouteLookup {
-        let rows = try await run(.prepared(.lookup, Self.parameters(route)))
+        let rows = try await run(.prepared(.lookup, Self.parameters(route)), "looking up route \(route)")
         guard let row = rows.rows.first else { return .neverExisted }
         return RouteLookup(url: row[0], revision: try Self.integer(row[1]))
     }
 
     public func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
-        let rows = try await run(.prepared(.endpoint, Self.parameters(route)))
+        let rows = try await run(.prepared(.endpoint, Self.parameters(route)), "reading route \(route)")
         guard let row = rows.rows.first else { return nil }
         return RouteEndpoint(
             route: route, url: row[0] ?? "", isActive: row[1] == "t", createdAt: Date(unixMilliseconds: try Self.integer(row[3])),
@@ -88,7 +88,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
                 attempt += 1
                 logger.debug("retrying a write after \(failure)", metadata: ["route": "\(route)", "attempt": "\(attempt)"])
             } catch let failure as PostgresFailure {
-                throw Self.error(failure, route: route, key: idempotencyKey)
+                throw writeError(failure, route: route, key: idempotencyKey)
             }
         }
     }
@@ -96,11 +96,12 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     public func markPublished(_ eventIDs: [UUID]) async throws {
         guard !eventIDs.isEmpty else { return }
         let list = "{" + eventIDs.map(\.uuidString).joined(separator: ",") + "}"
-        _ = try await run(.prepared(.markPublished, [list]))
+        _ = try await run(.prepared(.markPublished, [list]), "marking \(eventIDs.count) events published")
     }
 
     public func unpublishedEvents(olderThan age: Duration, limit: Int) async throws -> [RouteEvent] {
-        let rows = try await run(.prepared(.unpublished, [String(age.wholeMilliseconds), String(limit)]))
+        let rows = try await run(
+            .prepared(.unpublished, [String(age.wholeMilliseconds), String(limit)]), "reading unpublished events")
         return try rows.rows.map { row in
             guard let id = row[0].flatMap(UUID.init(uuidString:)), let action = row[1].flatMap(RouteAction.init(rawValue:)),
                 let tenant = row[2], let service = row[3], let environment = row[4], let version = row[5], let url = row[6]
@@ -121,7 +122,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
                 [
                     event.eventID.uuidString, event.action.rawValue, route.tenant, route.service, route.environment, route.version,
                     event.url, String(event.revision), String(event.occurredAt.unixMilliseconds),
-                ]))
+                ]), "recording audit event \(event.eventID)")
     }
 
     /// Waits for graceful shutdown or cancellation, then closes every connection.
@@ -132,21 +133,22 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     }
 
     /// Closes every connection after the statements already queued. Later calls fail with
-    /// ``TrafficManagerError/storeUnavailable(_:)``.
+    /// ``TrafficManagerError/Code/storeUnavailable``.
     public func shutdown() async {
         await pool.close()
     }
 
     /// Runs SQL in the simple query protocol; for tests and tools.
     func execute(_ sql: String) async throws -> PostgresRows {
-        try await run(.simple(sql))
+        try await run(.simple(sql), "running SQL")
     }
 
-    private func run(_ statement: PostgresStatement) async throws -> PostgresRows {
+    /// Runs a statement that writes no route; any failure is `storeUnavailable`.
+    private func run(_ statement: PostgresStatement, _ operation: @autoclosure () -> String) async throws -> PostgresRows {
         do {
             return try await pool.run(statement)
         } catch let failure as PostgresFailure {
-            throw Self.error(failure, route: nil, key: nil)
+            throw readError(failure, operation: operation())
         }
     }
 
@@ -156,7 +158,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
 
     private static func writeResult(_ rows: PostgresRows, route: RouteID) throws -> RouteWriteResult {
         guard let row = rows.rows.first, row.count == 8, let url = row[0] else {
-            throw TrafficManagerError.writeFailed("tm_apply returned an unexpected row")
+            throw TrafficManagerError.outcomeUnknown("tm_apply returned an unexpected row", route: route)
         }
         let endpoint = RouteEndpoint(
             route: route, url: url, isActive: row[1] == "t", createdAt: Date(unixMilliseconds: try integer(row[3])),
@@ -164,7 +166,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
         var event: RouteEvent?
         if let id = row[5], let action = row[6] {
             guard let eventID = UUID(uuidString: id), let action = RouteAction(rawValue: action) else {
-                throw TrafficManagerError.writeFailed("tm_apply returned an unknown event \(id) \(action)")
+                throw TrafficManagerError.outcomeUnknown("tm_apply returned an unknown event \(id) \(action)", route: route)
             }
             event = RouteEvent(
                 eventID: eventID, action: action, route: route, url: url, revision: endpoint.revision,
@@ -178,20 +180,5 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
             throw TrafficManagerError.storeUnavailable("PostgreSQL returned \(String(describing: text)) where a number was expected")
         }
         return value
-    }
-
-    static func error(_ failure: PostgresFailure, route: RouteID?, key: IdempotencyKey?) -> TrafficManagerError {
-        if failure.connectionLost { return .storeUnavailable(failure.message) }
-        switch failure.sqlState {
-        case "TMNF0":
-            if let route { return .routeNotFound(route) }
-        case "TMIC0":
-            if let key { return .idempotencyConflict(key: key.value) }
-        case "57014":
-            return .storeUnavailable("the statement timed out (\(failure.message))")
-        default:
-            break
-        }
-        return .writeFailed(failure.description)
     }
 }

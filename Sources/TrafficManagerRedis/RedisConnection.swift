@@ -56,7 +56,7 @@ final class RedisConnection: TaskExecutor {
                 return Self.takeWaitingThread(&queue)
             }
             switch wake {
-            case nil: continuation.resume(throwing: TrafficManagerError.cacheUnavailable("the Redis cache was shut down"))
+            case nil: continuation.resume(throwing: TrafficManagerError.notRunning("the Redis route cache"))
             case true?: wakeUp.signal()
             case false?: break
             }

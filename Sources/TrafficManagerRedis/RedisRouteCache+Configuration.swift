@@ -60,3 +60,22 @@ extension RedisRouteCache {
         }
     }
 }
+
+extension RedisRouteCache.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with the password shown as `<redacted>` when set.
+    public var description: String { redactedFields.description }
+    /// The same as ``description``: the password never shows.
+    public var debugDescription: String { redactedFields.description }
+    /// Every field, with the password replaced, for `dump()` and `Mirror`.
+    public var customMirror: Mirror { redactedFields.mirror(of: self) }
+
+    private var redactedFields: RedactedFields {
+        RedactedFields(
+            "RedisRouteCache.Configuration",
+            [
+                ("endpoint", endpoint), ("password", RedactedFields.secret(password) as Any), ("database", database),
+                ("connectionCount", connectionCount), ("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout),
+                ("keyPrefix", keyPrefix), ("reconnectBackOff", reconnectBackOff),
+            ])
+    }
+}

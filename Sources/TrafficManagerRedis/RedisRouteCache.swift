@@ -9,7 +9,7 @@ import TrafficManager
 ///   TTL atomically.
 /// - Each of ``Configuration-swift.struct/connectionCount`` connections is owned by a thread of
 ///   its own that pipelines whatever commands are queued when it wakes.
-/// - An unreachable Redis fails calls at once with ``TrafficManagerError/cacheUnavailable(_:)``
+/// - An unreachable Redis fails calls at once with ``TrafficManagerError/Code/cacheUnavailable``
 ///   (the resolver then answers from the store); connections come back by themselves.
 ///
 /// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
@@ -75,7 +75,7 @@ public final class RedisRouteCache: RouteCache, Service {
     }
 
     /// Closes every connection after the commands already queued. Later calls fail with
-    /// ``TrafficManagerError/cacheUnavailable(_:)``.
+    /// ``TrafficManagerError/Code/cacheUnavailable``.
     public func shutdown() async {
         for connection in connections { await connection.close() }
     }

@@ -77,8 +77,9 @@ struct PostgresRouteStoreTests {
         do {
             _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://fail.example/")), idempotencyKey: try IdempotencyKey("k"))
             Issue.record("the forced failure did not fail the write")
-        } catch let TrafficManagerError.writeFailed(reason) {
-            #expect(reason.contains("forced failure"))
+        } catch let error as TrafficManagerError where error.code == .writeFailed {
+            #expect(error.message.contains("forced failure"))
+            #expect(error.sqlState != nil)
         }
         let counts = try await store.execute(
             "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM services), (SELECT count(*) FROM environments), (SELECT count(*) FROM endpoints), (SELECT count(*) FROM route_events), (SELECT count(*) FROM idempotency_keys)")
@@ -105,7 +106,7 @@ struct PostgresRouteStoreTests {
         #expect(throws: ValidationError.self) { try RouteID(tenant: "a", service: "s\\", environment: "e", version: "v1") }
         #expect(throws: ValidationError.self) { try RouteID(tenant: "a", service: "s", environment: "$1", version: "v1") }
         let route = try UniqueNames.route()
-        let url = "http://evil.example/a';DROP%20TABLE%20tenants;--?q=$1&b=\\x00%27\"{}"
+        let url = "http://evil.example/a';DROP%20TABLE%20tenants;--?q=$1&b=%5Cx00%27(x)*!"
         _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: url)), idempotencyKey: try IdempotencyKey("k-'\";--\(UUID())"))
         #expect(try await store.lookup(route) == RouteLookup(url: url, revision: 1))
         #expect(try await store.endpoint(route)?.url == url)
@@ -119,8 +120,9 @@ struct PostgresRouteStoreTests {
         do {
             _ = try await store.execute("SELECT pg_sleep(2)")
             Issue.record("pg_sleep(2) finished despite a 100 ms statement timeout")
-        } catch let TrafficManagerError.storeUnavailable(reason) {
-            #expect(reason.contains("timed out"))
+        } catch let error as TrafficManagerError where error.code == .storeUnavailable {
+            #expect(error.message.contains("statement_timeout"))
+            #expect(error.sqlState == "57014")
         }
         #expect(try await store.execute("SELECT 1").rows == [["1"]])
         await store.shutdown()
@@ -133,17 +135,52 @@ struct PostgresRouteStoreTests {
         do {
             try await store.migrate()
             Issue.record("migrate succeeded against port 1")
-        } catch let TrafficManagerError.storeUnavailable(reason) {
-            #expect(reason.contains("127.0.0.1:1"))
-            #expect(!reason.contains("pa55word"))
+        } catch let error as TrafficManagerError where error.code == .storeUnavailable {
+            #expect(error.message.contains("127.0.0.1:1"))
+            #expect(!"\(error) \(String(reflecting: error))".contains("pa55word"))
         }
         await store.shutdown()
     }
 
-    @Test func aShutDownStoreRefusesCalls() async throws {
+    @Test func aShutDownStoreRefusesCallsAsNotRunning() async throws {
         let store = PostgresRouteStore(configuration: testConfiguration(poolSize: 1))
         await store.shutdown()
-        await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
+        let error = await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
+        #expect(error?.code == .notRunning)
+    }
+
+    @Test func aReadOnAnUnmigratedSchemaFailsAsAReadAndSaysToMigrate() async throws {
+        let store = PostgresRouteStore(configuration: testConfiguration(schema: freshSchema(), poolSize: 1))
+        defer { Task { await store.shutdown() } }
+        let route = try UniqueNames.route()
+        for read in [{ _ = try await store.lookup(route) }, { _ = try await store.endpoint(route) }] as [() async throws -> Void] {
+            let error = await #expect(throws: TrafficManagerError.self) { try await read() }
+            #expect(error?.code == .storeUnavailable)
+            #expect(error?.sqlState == "42P01")
+            #expect(error?.underlying != nil)
+            #expect(error?.message.contains("migrate()") == true)
+            #expect(error?.message.contains("write failed") == false)
+            #expect(error?.message.contains(route.description) == true)
+        }
+        let write = await #expect(throws: TrafficManagerError.self) {
+            try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        }
+        #expect(write?.code == .storeUnavailable)
+        #expect(write?.message.contains("migrate()") == true)
+    }
+
+    @Test func aURLStoredBeforeTheURLRulesStillReads() async throws {
+        let store = try await migratedStore(poolSize: 1)
+        let route = try UniqueNames.route()
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        _ = try await store.execute(
+            """
+            UPDATE endpoints SET url = 'http://user:pw@legacy:0/<x>' WHERE environment_id IN (
+              SELECT e.id FROM environments e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
+              WHERE t.name = '\(route.tenant)')
+            """)
+        #expect(try await store.lookup(route).url == "http://user:pw@legacy:0/<x>")
+        await store.shutdown()
     }
 }
 

@@ -146,7 +146,7 @@ import TrafficManagerTestKit
         struct Refused: Error {}
         h.store.faults.failNext(1, with: Refused())
         let error = await managerError { try await h.manager.resolve(chatProd) }
-        guard case .storeUnavailable? = error else {
+        guard error?.code == .storeUnavailable else {
             Issue.record("expected storeUnavailable, got \(String(describing: error))")
             return
         }

@@ -48,30 +48,6 @@ import TrafficManager
         #expect(routeError("acme", "chat", "prod", "+1") == ValidationError(field: .version, rule: .mustStartAndEndWithLetterOrDigit))
     }
 
-    @Test func endpointURLsMustBeHTTPWithAHost() {
-        func urlError(_ url: String) -> ValidationError.Rule? {
-            do {
-                try EndpointURL.validate(url)
-                return nil
-            } catch {
-                return error.rule
-            }
-        }
-        #expect(urlError("http://chat-service:4002") == nil)
-        #expect(urlError("HTTPS://chat.example.com/api/v1?x=1#frag") == nil)
-        #expect(urlError("http://[::1]:8080/") == nil)
-        #expect(urlError("") == .empty)
-        #expect(urlError("chat-service:4002") == .unsupportedScheme("chat-service"))
-        #expect(urlError("ftp://files.example.com") == .unsupportedScheme("ftp"))
-        #expect(urlError("http://") == .missingHost)
-        #expect(urlError("http:///path") == .missingHost)
-        #expect(urlError("no scheme at all") == .invalidCharacter(" "))
-        #expect(urlError("http://a\n.example.com") == .invalidCharacter("\n"))
-        #expect(urlError("/relative/path") == .malformedURL)
-        #expect(urlError("http://a.example.com/" + String(repeating: "x", count: 2048)) == .tooLong(maximum: 2048))
-        #expect(ValidationError(field: .url, rule: .unsupportedScheme("ftp")).description == "url must use the http or https scheme, not \"ftp\"")
-    }
-
     @Test func idempotencyKeysArePrintableASCII() {
         #expect(throws: ValidationError(field: .idempotencyKey, rule: .empty)) { try IdempotencyKey("") }
         #expect(throws: ValidationError(field: .idempotencyKey, rule: .invalidCharacter(" "))) { try IdempotencyKey("a b") }

@@ -50,7 +50,7 @@ import TrafficManagerTestKit
         let error = await managerError {
             try await h.manager.createRoute(tenant: "chat-app", service: "chat", environment: "prod", version: "v1", url: "ftp://x")
         }
-        #expect(error == .invalidInput(ValidationError(field: .url, rule: .unsupportedScheme("ftp"))))
+        #expect(error == .invalidInput(ValidationError(field: .url, rule: .unsupportedScheme("ftp", allowed: ["http", "https"]))))
         let keyError = await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "") }
         #expect(keyError == .invalidInput(ValidationError(field: .idempotencyKey, rule: .empty)))
         #expect(h.writeCounters == [2, 0, 2])
@@ -64,7 +64,7 @@ import TrafficManagerTestKit
         struct DiskFull: Error {}
         h.store.faults.failNext(1, at: step, with: DiskFull())
         let error = await managerError { try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "k1") }
-        guard case .writeFailed? = error else {
+        guard error?.code == .writeFailed else {
             Issue.record("expected writeFailed, got \(String(describing: error))")
             return
         }

@@ -3,7 +3,7 @@
 /// The first write with a key is applied and its result stored with the key, in the same
 /// transaction. A later write with the same key and the same request gets that result again,
 /// without writing or publishing anything; with a different request it fails with
-/// ``TrafficManagerError/idempotencyConflict(key:)``.
+/// ``TrafficManagerError/Code/idempotencyConflict``.
 ///
 /// Keys are 1–255 printable ASCII characters and are global to the store.
 public struct IdempotencyKey: Hashable, Sendable, CustomStringConvertible {

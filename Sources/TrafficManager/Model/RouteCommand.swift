@@ -15,12 +15,15 @@ public struct RouteCommand: Hashable, Sendable {
     /// The operation.
     public var operation: Operation
 
-    /// Creates a command. The URL of an upsert is validated here.
+    /// Creates a command. The URL of an upsert is validated here (see ``EndpointURL``).
     ///
+    /// - Parameter allowedURLSchemes: the schemes an upsert's URL may use, lowercase.
     /// - Throws: ``ValidationError`` when the URL is not acceptable.
-    public init(route: RouteID, operation: Operation) throws(ValidationError) {
+    public init(
+        route: RouteID, operation: Operation, allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
+    ) throws(ValidationError) {
         if case .upsert(let url) = operation {
-            try EndpointURL.validate(url)
+            try EndpointURL.validate(url, allowedSchemes: allowedURLSchemes)
         }
         self.route = route
         self.operation = operation

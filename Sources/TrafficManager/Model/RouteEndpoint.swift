@@ -6,7 +6,7 @@ public struct RouteEndpoint: Hashable, Sendable {
     public var route: RouteID
     /// The URL the route resolves to while active.
     public var url: String
-    /// Whether the route resolves. An inactive route resolves to ``TrafficManagerError/routeNotFound(_:)``.
+    /// Whether the route resolves. An inactive route resolves to ``TrafficManagerError/Code/routeNotFound``.
     public var isActive: Bool
     /// When the route was first created.
     public var createdAt: Date

@@ -16,7 +16,7 @@ public enum RouteTransition {
     ///   active); the same URL on an inactive route is `activated`.
     /// - activate / deactivate: flip `isActive` when it differs.
     ///
-    /// - Throws: ``TrafficManagerError/routeNotFound(_:)`` when activating or deactivating a
+    /// - Throws: ``TrafficManagerError/Code/routeNotFound`` when activating or deactivating a
     ///   route that does not exist.
     public static func next(
         from existing: RouteEndpoint?, command: RouteCommand, now: Date

@@ -1,7 +1,7 @@
 /// A value given to TrafficManager broke one of its input rules.
 ///
 /// The error names the field and the rule, so a caller can show it to a user as is:
-/// `tenant must not be empty`, `url must use the http or https scheme`.
+/// `tenant must not be empty`, `url must not carry user info (user:password@)`.
 public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The input field that was rejected.
     public enum Field: String, Hashable, Sendable {
@@ -19,12 +19,21 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case invalidCharacter(Character)
         /// The value must begin (and end) with a letter or digit.
         case mustStartAndEndWithLetterOrDigit
-        /// The URL could not be parsed.
+        /// The URL does not start with a scheme and `://`.
         case malformedURL
-        /// The URL's scheme is not `http` or `https`.
-        case unsupportedScheme(String)
+        /// The URL's scheme is not one of `allowed` (see
+        /// ``TrafficManagerConfiguration/allowedURLSchemes``).
+        case unsupportedScheme(String, allowed: [String])
         /// The URL has no host.
         case missingHost
+        /// The URL's host is neither a DNS name nor an IP literal.
+        case invalidHost(String)
+        /// The URL's port is not a number from 1 to 65535.
+        case invalidPort(String)
+        /// The URL carries user info (`user:password@`), which would travel to every backend.
+        case userInfoNotAllowed
+        /// A `%` is not followed by two hexadecimal digits, or encodes a control character.
+        case invalidPercentEncoding(String)
     }
 
     /// The field that was rejected.
@@ -49,11 +58,19 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case .mustStartAndEndWithLetterOrDigit:
             return "\(field.rawValue) must start and end with a letter or digit"
         case .malformedURL:
-            return "\(field.rawValue) is not a well-formed URL"
-        case .unsupportedScheme(let scheme):
-            return "\(field.rawValue) must use the http or https scheme, not \(String(reflecting: scheme))"
+            return "\(field.rawValue) is not an absolute URL: it must start with a scheme and ://, as in http://host:8080/path"
+        case .unsupportedScheme(let scheme, let allowed):
+            return "\(field.rawValue) must use one of the schemes \(allowed.joined(separator: ", ")), not \(String(reflecting: scheme))"
         case .missingHost:
             return "\(field.rawValue) must name a host"
+        case .invalidHost(let host):
+            return "\(field.rawValue) host \(String(reflecting: host)) is neither a DNS name nor an IP address"
+        case .invalidPort(let port):
+            return "\(field.rawValue) port \(String(reflecting: port)) is not a number from 1 to 65535"
+        case .userInfoNotAllowed:
+            return "\(field.rawValue) must not carry user info (user:password@): credentials would be stored and published with the route"
+        case .invalidPercentEncoding(let sequence):
+            return "\(field.rawValue) contains \(String(reflecting: sequence)): % must be followed by two hexadecimal digits that do not encode a control character"
         }
     }
 }

@@ -2,6 +2,6 @@
 public protocol EventPublisher: Sendable {
     /// Publishes `event` and returns once the event system has accepted it.
     ///
-    /// - Throws: ``TrafficManagerError/eventsUnavailable(_:)`` when it was not accepted in time.
+    /// - Throws: ``TrafficManagerError/Code/eventsUnavailable`` when it was not accepted in time.
     func publish(_ event: RouteEvent) async throws
 }

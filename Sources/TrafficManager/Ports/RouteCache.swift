@@ -23,7 +23,7 @@ public enum CachedRoute: Hashable, Sendable {
 /// atomically in every implementation — so that a slow reader can never put back a value that
 /// a newer write has already invalidated.
 ///
-/// Implementations throw ``TrafficManagerError/cacheUnavailable(_:)`` when the cache cannot be
+/// Implementations throw ``TrafficManagerError/Code/cacheUnavailable`` when the cache cannot be
 /// reached or does not answer in time.
 public protocol RouteCache: Sendable {
     /// The entry for `route`, or `nil` when there is none (or it expired).

@@ -3,9 +3,12 @@
 /// Every write is one transaction: it changes the route, records the change's event and, when
 /// a key is given, stores the result under the idempotency key — all or nothing.
 ///
-/// Implementations throw ``TrafficManagerError``: `storeUnavailable` when the store cannot be
-/// reached, `routeNotFound` when activating or deactivating a route that does not exist,
-/// `idempotencyConflict` and `writeFailed` as documented there.
+/// Implementations throw ``TrafficManagerError``. A read (``lookup(_:)``, ``endpoint(_:)``)
+/// that fails for any reason is `storeUnavailable`, with the SQLSTATE when the server sent one.
+/// A write throws `routeNotFound` when activating or deactivating a route that does not exist,
+/// `idempotencyConflict`, `storeUnavailable` when the store cannot be reached, `writeFailed`
+/// when it refused and rolled back the write, and `outcomeUnknown` when the write may have
+/// committed.
 public protocol RouteStore: Sendable {
     /// The route's URL when it exists and is active, with its current revision
     /// (0 when it has never existed).
@@ -21,6 +24,6 @@ public protocol RouteStore: Sendable {
     ///   returns the record with a `nil` event, so a retry returns the same record.
     /// - With `idempotencyKey`, a repeated request returns the first result with
     ///   `replayed == true`; a different request under the same key throws
-    ///   ``TrafficManagerError/idempotencyConflict(key:)``.
+    ///   ``TrafficManagerError/Code/idempotencyConflict``.
     func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult
 }

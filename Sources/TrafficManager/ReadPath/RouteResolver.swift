@@ -5,13 +5,13 @@ import Logging
 /// back to the store.
 ///
 /// - A positive cache entry answers with its URL; a negative one throws
-///   ``TrafficManagerError/routeNotFound(_:)``.
+///   ``TrafficManagerError/Code/routeNotFound``.
 /// - On a miss (no entry, a tombstone, or a cache that failed) the store is read — once for
 ///   all concurrent misses of the same route — and the answer is cached with the revision it
 ///   was read at: the URL for ``TrafficManagerConfiguration/positiveTTL``, a not-found entry for
 ///   ``TrafficManagerConfiguration/negativeTTL``.
 /// - A failing cache is skipped (``CircuitBreaker``); a failing store on a miss throws
-///   ``TrafficManagerError/storeUnavailable(_:)``.
+///   ``TrafficManagerError/Code/storeUnavailable``.
 public final class RouteResolver: Sendable {
     private let store: any RouteStore
     private let cache: any RouteCache
@@ -49,14 +49,15 @@ public final class RouteResolver: Sendable {
 
     /// The URL `route` resolves to.
     ///
-    /// - Throws: ``TrafficManagerError/routeNotFound(_:)`` when the route does not exist or is
-    ///   inactive; ``TrafficManagerError/storeUnavailable(_:)`` when the answer is not cached and
-    ///   the store cannot be read; `CancellationError` when the calling task is cancelled while
-    ///   it waits for the store.
+    /// - Throws: ``TrafficManagerError`` with code `routeNotFound` when the route does not exist
+    ///   or is inactive, `storeUnavailable` when the answer is not cached and the store cannot be
+    ///   read; `CancellationError` when the calling task is cancelled before the call or while
+    ///   it waits for the store. Nothing else.
     public func resolve(_ route: RouteID) async throws -> String {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.resolveLatency.recordInterval(since: start) }
+        try Task.checkCancellation()
 
         switch await cachedEntry(route) {
         case .endpoint(let url, _)?:
@@ -66,6 +67,7 @@ public final class RouteResolver: Sendable {
             metrics.negativeCacheHits.increment()
             throw TrafficManagerError.routeNotFound(route)
         case .tombstone?, nil:
+            try Task.checkCancellation()
             metrics.cacheMisses.increment()
         }
 
@@ -131,15 +133,19 @@ public final class RouteResolver: Sendable {
             metadata: ["route": "\(route)", "error": "\(error)"])
     }
 
+    /// A store failure as a read error: whatever the store threw, a failed read is
+    /// `storeUnavailable` (`deadlineExceeded` and `notRunning` pass as they are).
+    /// The load runs in a task of its own, so a `CancellationError` from the store is not the
+    /// caller's cancellation.
     static func storeError(_ error: any Error) -> TrafficManagerError {
-        switch error {
-        case let error as TrafficManagerError:
-            return error
-        case is CancellationError:
-            return .storeUnavailable("the store read was cancelled")
-        default:
-            return .storeUnavailable(String(describing: error))
+        if let error = error as? TrafficManagerError {
+            switch error.code {
+            case .storeUnavailable, .deadlineExceeded, .notRunning: return error
+            default: return .storeUnavailable("the store failed a read: \(error.message)", sqlState: error.sqlState, underlying: error)
+            }
         }
+        if error is CancellationError { return .storeUnavailable("the store read was cancelled", underlying: error) }
+        return .storeUnavailable("the store threw \(String(describing: error))", underlying: error)
     }
 }
 

@@ -41,13 +41,15 @@ public final class RouteWriter: Sendable {
     /// Validation happens inside the counted request, so a rejected input counts as a request
     /// and a failure.
     ///
-    /// - Throws: ``TrafficManagerError``: `invalidInput`, `routeNotFound` (activating or
-    ///   deactivating a route that does not exist), `idempotencyConflict`, `storeUnavailable`,
-    ///   `writeFailed`.
+    /// - Throws: ``TrafficManagerError`` with code `invalidInput`, `routeNotFound` (activating
+    ///   or deactivating a route that does not exist), `idempotencyConflict`, `storeUnavailable`,
+    ///   `writeFailed` or `outcomeUnknown`; `CancellationError` when the calling task is
+    ///   cancelled before the store confirms the write (a task cancelled before the call
+    ///   writes nothing).
     public func write(
         idempotencyKey: String? = nil,
         _ makeCommand: () throws(ValidationError) -> RouteCommand
-    ) async throws(TrafficManagerError) -> RouteWriteResult {
+    ) async throws -> RouteWriteResult {
         metrics.writeRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.writeLatency.recordInterval(since: start) }
@@ -59,12 +61,16 @@ public final class RouteWriter: Sendable {
             key = try idempotencyKey.map { (value) throws(ValidationError) in try IdempotencyKey(value) }
         } catch {
             metrics.writeFailures.increment()
-            throw .invalidInput(error)
+            throw TrafficManagerError.invalidInput(error)
         }
 
         let result: RouteWriteResult
         do {
+            try Task.checkCancellation()
             result = try await store.apply(command, idempotencyKey: key)
+        } catch is CancellationError {
+            metrics.writeFailures.increment()
+            throw CancellationError()
         } catch {
             metrics.writeFailures.increment()
             let failure = Self.writeError(error)
@@ -109,13 +115,7 @@ public final class RouteWriter: Sendable {
     }
 
     static func writeError(_ error: any Error) -> TrafficManagerError {
-        switch error {
-        case let error as TrafficManagerError:
-            return error
-        case is CancellationError:
-            return .storeUnavailable("the write was cancelled before the store confirmed it")
-        default:
-            return .writeFailed(String(describing: error))
-        }
+        if let error = error as? TrafficManagerError { return error }
+        return .writeFailed("the store threw \(String(describing: error))", underlying: error)
     }
 }

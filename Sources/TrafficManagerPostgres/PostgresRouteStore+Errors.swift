@@ -1,0 +1,45 @@
+import TrafficManager
+
+extension PostgresRouteStore {
+    /// The error of a statement that writes no route — a lookup, an outbox or audit query, a
+    /// migration: always `storeUnavailable`, with the server's SQLSTATE when it sent one.
+    func readError(_ failure: PostgresFailure, operation: String) -> TrafficManagerError {
+        .storeUnavailable(
+            "\(operation) failed at \(configuration.endpointDescription): \(failure.message)\(Self.advice(failure))",
+            sqlState: failure.sqlState, underlying: failure)
+    }
+
+    /// The error of a `tm_apply` call.
+    ///
+    /// `routeNotFound` and `idempotencyConflict` come from the function itself (SQLSTATEs
+    /// `TMNF0` and `TMIC0`); a lost connection, a timeout or a missing schema leaves the store
+    /// unavailable; any other error the server sent rolled the transaction back: `writeFailed`.
+    func writeError(_ failure: PostgresFailure, route: RouteID, key: IdempotencyKey?) -> TrafficManagerError {
+        switch failure.sqlState {
+        case "TMNF0":
+            return .routeNotFound(route)
+        case "TMIC0" where key != nil:
+            return .idempotencyConflict(key: key?.value ?? "", route: route)
+        default:
+            break
+        }
+        if failure.connectionLost || failure.sqlState == "57014" || Self.schemaMissing(failure) {
+            return .storeUnavailable(
+                "writing route \(route) failed at \(configuration.endpointDescription): \(failure.message)\(Self.advice(failure))",
+                sqlState: failure.sqlState, route: route, underlying: failure)
+        }
+        return .writeFailed(failure.message, sqlState: failure.sqlState, route: route, underlying: failure)
+    }
+
+    /// What to do about failures whose cure is known.
+    private static func advice(_ failure: PostgresFailure) -> String {
+        if schemaMissing(failure) { return " (the schema is missing or out of date: run PostgresRouteStore.migrate())" }
+        if failure.sqlState == "57014" { return " (the statement ran past statement_timeout and was cancelled)" }
+        return ""
+    }
+
+    /// Undefined table, function or schema: the migrations have not run against this database.
+    private static func schemaMissing(_ failure: PostgresFailure) -> Bool {
+        ["42P01", "42883", "3F000"].contains(failure.sqlState)
+    }
+}
