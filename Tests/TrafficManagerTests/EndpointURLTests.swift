@@ -138,6 +138,14 @@ import TrafficManager
         #expect(ValidationError(field: .url, rule: .invalidHost("-")).description.hasPrefix("url host \"-\""))
     }
 
+    @Test func messagesNameInvisibleCharactersByCodePointNotVerbatim() {
+        let bidi = ValidationError(field: .url, rule: .invalidCharacter("\u{202E}")).description
+        #expect(bidi == "url contains the character U+202E RIGHT-TO-LEFT OVERRIDE, which is not allowed")
+        #expect(!bidi.unicodeScalars.contains { $0.value > 0x7E || $0.value < 0x20 })
+        #expect(ValidationError(field: .tenant, rule: .invalidCharacter("\u{0}")).description.contains("U+0000"))
+        #expect(ValidationError(field: .tenant, rule: .invalidCharacter("<")).description.contains("\"<\""))
+    }
+
     @Test func theManagersAllowListDecidesWrites() async throws {
         let h = Harness(configuration: .init(allowedURLSchemes: ["HTTP", "WSS"]))
         #expect(h.configuration.allowedURLSchemes == ["http", "wss"])

@@ -82,24 +82,20 @@ public enum EndpointURL {
     }
 
     /// Every character is an RFC 3986 character, and every `%` starts a printable `%XX` escape.
+    /// Characters first, so that an escape named in an error is ASCII.
     private static func checkCharacters(_ value: String, _ bytes: [UInt8]) throws(ValidationError) {
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == ascii("%") {
-                let escape = bytes[index..<min(index + 3, bytes.count)]
-                guard escape.count == 3, let high = hexValue(escape[index + 1]), let low = hexValue(escape[index + 2]),
-                    case let decoded = high << 4 | low, decoded >= 0x20, decoded != 0x7F
-                else { throw failure(.invalidPercentEncoding(String(decoding: escape, as: UTF8.self))) }
-                index += 3
-                continue
-            }
-            guard isURICharacter(byte) else {
-                // Name the whole character, not a UTF-8 fragment of it.
-                let character = value.first { !$0.utf8.allSatisfy { isURICharacter($0) || $0 == ascii("%") } } ?? "\u{FFFD}"
-                throw failure(.invalidCharacter(character))
-            }
-            index += 1
+        if !bytes.allSatisfy({ isURICharacter($0) || $0 == ascii("%") }) {
+            // Name the whole character, not a UTF-8 fragment of it.
+            let character = value.first { !$0.utf8.allSatisfy { isURICharacter($0) || $0 == ascii("%") } } ?? "\u{FFFD}"
+            throw failure(.invalidCharacter(character))
+        }
+        var index = bytes.startIndex
+        while let percent = bytes[index...].firstIndex(of: ascii("%")) {
+            let escape = bytes[percent..<min(percent + 3, bytes.count)]
+            guard escape.count == 3, let high = hexValue(escape[percent + 1]), let low = hexValue(escape[percent + 2]),
+                case let decoded = high << 4 | low, decoded >= 0x20, decoded != 0x7F
+            else { throw failure(.invalidPercentEncoding(String(decoding: escape, as: UTF8.self))) }
+            index = percent + 3
         }
     }
 

@@ -54,7 +54,7 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case .tooLong(let maximum):
             return "\(field.rawValue) must be at most \(maximum) characters long"
         case .invalidCharacter(let character):
-            return "\(field.rawValue) contains the character \(String(reflecting: String(character))), which is not allowed"
+            return "\(field.rawValue) contains the character \(Self.describe(character)), which is not allowed"
         case .mustStartAndEndWithLetterOrDigit:
             return "\(field.rawValue) must start and end with a letter or digit"
         case .malformedURL:
@@ -72,5 +72,18 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case .invalidPercentEncoding(let sequence):
             return "\(field.rawValue) contains \(String(reflecting: sequence)): % must be followed by two hexadecimal digits that do not encode a control character"
         }
+    }
+
+    /// A printable ASCII character in quotes; anything else by code point and name, so that a
+    /// control character, an invisible one or a bidi override cannot garble the message.
+    static func describe(_ character: Character) -> String {
+        if character.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) {
+            return String(reflecting: String(character))
+        }
+        return character.unicodeScalars.map { scalar in
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            return scalar.properties.name.map { "\(code) \($0)" } ?? code
+        }.joined(separator: " ")
     }
 }
