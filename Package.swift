@@ -29,6 +29,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TrafficManagerConnectionRuntime",
+            dependencies: ["TrafficManager"]
+        ),
+        .target(
             name: "TrafficManagerTestKit",
             dependencies: [
                 "TrafficManager",
@@ -129,6 +133,14 @@ let package = Package(
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "TrafficManagerConnectionRuntimeTests",
+            dependencies: [
+                "TrafficManagerConnectionRuntime",
+                "TrafficManager",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,314 @@
+/// Every decision of a connection that one thread owns — queueing, batching, idle and wake,
+/// deadlines, cancellation, close and reconnect — as a pure value: events in, actions out.
+///
+/// The thread that owns the C handle asks ``next(now:)`` what to do and does it; callers on
+/// other threads ``enqueue(_:deadline:now:)`` requests and executor jobs; a timer calls
+/// ``expire(now:)``. All of them run under one lock around this value, so a decision to sleep
+/// and a request that arrives are ordered: the machine decides ``ThreadAction/wait`` only when
+/// nothing is queued, and every event that queues work for a waiting thread answers "wake it".
+/// Nothing here reads a clock or touches a socket, so tests drive it with any interleaving.
+///
+/// Each request is completed exactly once — by the thread with its reply, or by the machine
+/// with a ``Failure`` — and whoever takes it out of the machine owns that completion.
+package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> where Instant.Duration == Duration {
+    /// A queued or in-flight request.
+    package struct Request {
+        package let id: UInt64
+        package let payload: Payload
+        package let deadline: Instant
+    }
+
+    /// Why the machine completed a request itself.
+    package enum Failure: Equatable, Sendable {
+        /// Its deadline passed before a reply.
+        case deadlineExceeded
+        /// The server could not be reached; the text says why.
+        case unavailable(String)
+        /// Closed, or never started before the deadline.
+        case notRunning
+        /// The queue was full.
+        case overloaded
+        /// The caller was cancelled.
+        case cancelled
+    }
+
+    /// Limits and back-off.
+    package struct Configuration: Sendable {
+        /// Requests that may wait at once; more fail with ``Failure/overloaded``.
+        package var maximumQueueDepth: Int
+        /// Requests sent together at most.
+        package var maximumBatchSize: Int
+        /// The first wait after a failed connection attempt.
+        package var initialBackOff: Duration
+        /// The longest wait between attempts.
+        package var maximumBackOff: Duration
+
+        package init(maximumQueueDepth: Int, maximumBatchSize: Int, initialBackOff: Duration, maximumBackOff: Duration) {
+            self.maximumQueueDepth = maximumQueueDepth
+            self.maximumBatchSize = maximumBatchSize
+            self.initialBackOff = initialBackOff
+            self.maximumBackOff = maximumBackOff
+        }
+    }
+
+    /// What the owning thread does next.
+    package enum ThreadAction {
+        /// Run the executor jobs now in the `jobs` buffer.
+        case runJobs
+        /// Complete these requests with `failure`.
+        case fail([Request], Failure)
+        /// Connect, then report ``connectSucceeded(now:)`` or ``connectFailed(_:now:)``.
+        case connect
+        /// Send the requests now in the `batch` buffer and read their replies, then report
+        /// ``completeBatch(connectionLost:now:)``.
+        case execute
+        /// Free the connection (a request timed out on it, so its replies are out of step),
+        /// then ask again.
+        case discardConnection
+        /// Sleep until woken.
+        case wait
+        /// Free the connection and stop: the machine is closed and drained.
+        case stop
+    }
+
+    /// What a caller does after ``enqueue(_:deadline:now:)``.
+    package enum EnqueueAction {
+        /// Nothing: the thread will see the request.
+        case none
+        /// Wake the thread.
+        case wake
+        /// Complete the request at once with this failure.
+        case fail(Failure)
+    }
+
+    /// Which requests of a finished batch the thread still completes.
+    package enum BatchCompletion: Equatable {
+        /// All of them.
+        case all
+        /// Those whose flag is `true`; the others were completed already (timed out or cancelled).
+        case only([Bool])
+    }
+
+    private enum Link: Equatable {
+        case disconnected(retryAt: Instant)
+        case connecting
+        case connected
+        /// Connected, but a request timed out in flight: discard when the thread is back.
+        case broken
+    }
+
+    private let configuration: Configuration
+    private var queue: [Request] = []
+    private var jobs: [Job] = []
+    /// The batch being executed; `nil` marks a request completed by someone else.
+    private var inFlight: [Request?] = []
+    private var executing = false
+    private var waiting = false
+    private var started = false
+    private var closing = false
+    private var stopped = false
+    private var link: Link
+    private var backOff: Duration
+    private var lastError = "not connected yet"
+    private var jobsFirst = true
+
+    package init(configuration: Configuration, now: Instant) {
+        self.configuration = configuration
+        link = .disconnected(retryAt: now)
+        backOff = configuration.initialBackOff
+    }
+
+    // MARK: Callers
+
+    /// Queues a request that must complete by `deadline`; `id` is the caller's, unique.
+    package mutating func enqueue(_ payload: Payload, id: UInt64, deadline: Instant, now: Instant) -> EnqueueAction {
+        if closing || stopped { return .fail(.notRunning) }
+        if deadline <= now { return .fail(started ? .deadlineExceeded : .notRunning) }
+        if queue.count >= configuration.maximumQueueDepth { return .fail(.overloaded) }
+        queue.append(Request(id: id, payload: payload, deadline: deadline))
+        return takeWaitingThread() ? .wake : .none
+    }
+
+    /// Queues an executor job; `false` when no thread runs (not started yet, or stopped) and
+    /// the job must run elsewhere. Sets `wake` when the thread must be woken.
+    package mutating func enqueueJob(_ job: Job) -> (accepted: Bool, wake: Bool) {
+        if stopped || !started { return (false, false) }
+        jobs.append(job)
+        return (true, takeWaitingThread())
+    }
+
+    /// The caller of request `id` was cancelled: the request, when it is still queued or in
+    /// flight, for the caller to complete with ``Failure/cancelled``. A queued request is never
+    /// sent; an in-flight one runs on, and its reply is dropped.
+    package mutating func cancel(_ id: UInt64) -> Request? {
+        if let index = queue.firstIndex(where: { $0.id == id }) { return queue.remove(at: index) }
+        if let index = inFlight.firstIndex(where: { $0?.id == id }), let request = inFlight[index] {
+            inFlight[index] = nil
+            return request
+        }
+        return nil
+    }
+
+    /// The thread has started: requests queued before it now go out; ones that time out
+    /// from now on fail as ``Failure/deadlineExceeded`` rather than ``Failure/notRunning``.
+    package mutating func start() {
+        started = true
+    }
+
+    /// Stop accepting requests; the thread finishes what is queued, then stops.
+    /// - Returns: whether the thread must be woken.
+    package mutating func close() -> Bool {
+        closing = true
+        return takeWaitingThread()
+    }
+
+    /// Closes a machine whose thread never started: the queued requests, for the caller to
+    /// fail with ``Failure/notRunning``.
+    package mutating func closeWithoutThread() -> [Request] {
+        precondition(!started, "the thread has started: use close()")
+        closing = true
+        stopped = true
+        var failed: [Request] = []
+        swap(&failed, &queue)
+        return failed
+    }
+
+    /// Whether the thread has stopped.
+    package var isStopped: Bool { stopped }
+
+    /// Executor jobs queued now.
+    package var jobCount: Int { jobs.count }
+
+    /// Requests queued now (for metrics).
+    package var queueDepth: Int { queue.count }
+
+    // MARK: Timer
+
+    /// Completes every request whose deadline has passed: queued ones are removed; an
+    /// in-flight one is marked done and the connection is discarded when the thread is back,
+    /// since its replies would be out of step. Also returns the earliest deadline still
+    /// pending, for the timer's next wake.
+    package mutating func expire(now: Instant) -> (expired: [Request], failure: Failure, next: Instant?) {
+        var expired: [Request] = []
+        var next: Instant?
+        if queue.contains(where: { $0.deadline <= now }) {
+            var kept: [Request] = []
+            for request in queue {
+                if request.deadline <= now { expired.append(request) } else { kept.append(request) }
+            }
+            queue = kept
+        }
+        for index in inFlight.indices {
+            guard let request = inFlight[index] else { continue }
+            if request.deadline <= now {
+                expired.append(request)
+                inFlight[index] = nil
+                if link == .connected { link = .broken }
+            } else {
+                next = min(next ?? request.deadline, request.deadline)
+            }
+        }
+        for request in queue { next = min(next ?? request.deadline, request.deadline) }
+        return (expired, started ? .deadlineExceeded : .notRunning, next)
+    }
+
+    /// The earliest deadline pending, queued or in flight.
+    package var earliestDeadline: Instant? {
+        var earliest: Instant?
+        for request in queue { earliest = min(earliest ?? request.deadline, request.deadline) }
+        for case let request? in inFlight { earliest = min(earliest ?? request.deadline, request.deadline) }
+        return earliest
+    }
+
+    // MARK: The owning thread
+
+    /// What the owning thread does next.
+    ///
+    /// `batch` and `jobs` are the thread's buffers, empty on entry: ``ThreadAction/execute``
+    /// and ``ThreadAction/runJobs`` swap the work into them, and the machine keeps the emptied
+    /// buffers, so a busy connection allocates nothing per batch.
+    package mutating func next(now: Instant, batch: inout [Request], jobs taken: inout [Job]) -> ThreadAction {
+        precondition(!executing, "next(now:) while a batch is out: report completeBatch first")
+        precondition(batch.isEmpty && taken.isEmpty, "the thread's buffers must be empty")
+        waiting = false
+        // Alternate jobs and requests, so neither starves the other.
+        if !jobs.isEmpty && (jobsFirst || queue.isEmpty) {
+            jobsFirst = false
+            swap(&taken, &jobs)
+            return .runJobs
+        }
+        jobsFirst = true
+        if queue.contains(where: { $0.deadline <= now }) {
+            let expired = expire(now: now)
+            if !expired.expired.isEmpty { return .fail(expired.expired, expired.failure) }
+        }
+        if link == .broken {
+            link = .disconnected(retryAt: now)
+            return .discardConnection
+        }
+        if !queue.isEmpty {
+            switch link {
+            case .connected:
+                if queue.count <= configuration.maximumBatchSize {
+                    swap(&batch, &queue)
+                } else {
+                    batch.append(contentsOf: queue.prefix(configuration.maximumBatchSize))
+                    queue.removeFirst(configuration.maximumBatchSize)
+                }
+                inFlight.removeAll(keepingCapacity: true)
+                for request in batch { inFlight.append(request) }
+                executing = true
+                return .execute
+            case .disconnected(let retryAt) where now >= retryAt:
+                link = .connecting
+                return .connect
+            case .disconnected:
+                // Between attempts, fail at once rather than wait on a server that is down.
+                var failed: [Request] = []
+                swap(&failed, &queue)
+                return .fail(failed, .unavailable(lastError))
+            case .connecting, .broken:
+                preconditionFailure("unreachable: connecting and broken are handled before")
+            }
+        }
+        if closing {
+            stopped = true
+            return .stop
+        }
+        waiting = true
+        return .wait
+    }
+
+    /// The connection attempt succeeded.
+    package mutating func connectSucceeded(now: Instant) {
+        link = .connected
+        backOff = configuration.initialBackOff
+    }
+
+    /// The connection attempt failed with `error`: wait before the next one, longer each time.
+    package mutating func connectFailed(_ error: String, now: Instant) {
+        lastError = error
+        link = .disconnected(retryAt: now.advanced(by: backOff))
+        backOff = min(backOff * 2, configuration.maximumBackOff)
+    }
+
+    /// The batch from ``ThreadAction/execute(_:)`` is done; which replies the thread still
+    /// delivers. `connectionLost` (with the reason) frees the connection: the next attempt is
+    /// due at once.
+    package mutating func completeBatch(connectionLost reason: String? = nil, now: Instant) -> BatchCompletion {
+        executing = false
+        if let reason {
+            lastError = reason
+            link = .disconnected(retryAt: now)
+        }
+        defer { inFlight.removeAll(keepingCapacity: true) }
+        if inFlight.allSatisfy({ $0 != nil }) { return .all }
+        return .only(inFlight.map { $0 != nil })
+    }
+
+    private mutating func takeWaitingThread() -> Bool {
+        guard waiting else { return false }
+        waiting = false
+        return true
+    }
+}

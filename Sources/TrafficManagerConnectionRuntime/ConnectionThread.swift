@@ -1,0 +1,239 @@
+import Dispatch
+import Foundation
+import Synchronization
+import TrafficManager
+
+/// A connection and the thread that owns it, driven by a ``ConnectionStateMachine``.
+///
+/// Callers ``send(_:timeout:)`` a command and suspend; the thread carries out what the machine
+/// decides — run executor jobs, connect, send a batch, fail what timed out, sleep — and resumes
+/// each caller once. The blocking calls of the C client run on this thread only.
+///
+/// - Deadlines: every call completes within its timeout, measured from the call. The thread
+///   fails requests that time out in its queue; a timer fails them even while the thread is
+///   stuck in a C call, and the connection is then discarded, since its replies are out of step.
+/// - Cancellation: a caller cancelled while its request is queued leaves at once with
+///   `CancellationError` and the request is never sent; one cancelled while its request is in
+///   flight leaves at once too, and the reply is dropped.
+/// - The thread is also a `TaskExecutor`: tasks that prefer it run between its batches.
+// Unchecked sendability is safe: the mutable state lives in `state` (a `Locked`) and `ids` (an
+// `Atomic`); `timer` is only scheduled, which Dispatch allows from any thread; the connection
+// itself is a local of the owning thread.
+package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor, @unchecked Sendable {
+    /// A queued command and its caller.
+    package struct Pending {
+        let command: Connection.Command
+        let continuation: CheckedContinuation<Connection.Reply, any Error>
+    }
+
+    package typealias Machine = ConnectionStateMachine<Pending, UnownedJob, ContinuousClock.Instant>
+
+    private struct State {
+        var machine: Machine
+        var armedAt: ContinuousClock.Instant?
+        var threadStarted = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Locked<State>
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let timer: any DispatchSourceTimer
+    private let ids = Atomic<UInt64>(0)
+    private let connectTimeout: Duration
+    private let makeError: @Sendable (Machine.Failure) -> any Error
+
+    /// Creates the runtime; ``start(name:connection:)`` starts its thread.
+    ///
+    /// - Parameter makeError: the error a caller gets for each failure the machine decides.
+    package init(
+        configuration: Machine.Configuration, connectTimeout: Duration,
+        makeError: @escaping @Sendable (Machine.Failure) -> any Error
+    ) {
+        state = Locked(State(machine: Machine(configuration: configuration, now: .now)))
+        self.connectTimeout = connectTimeout
+        self.makeError = makeError
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.setEventHandler { [weak self] in self?.timerFired() }
+        timer.schedule(deadline: .distantFuture)
+        timer.activate()
+    }
+
+    deinit {
+        timer.cancel()
+    }
+
+    /// Starts the thread, which makes and owns the connection.
+    package func start(name: String, connection makeConnection: @escaping @Sendable () -> Connection) {
+        let first = state.withLock { state -> Bool in
+            defer { state.threadStarted = true }
+            return !state.threadStarted && !state.machine.isStopped
+        }
+        guard first else { return }
+        let thread = Thread { [self] in
+            var connection = makeConnection()
+            serve(&connection)
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Sends `command` and returns its reply, or throws within `timeout`.
+    ///
+    /// - Throws: what `makeError` makes of the machine's failure, or `CancellationError`.
+    package func send(_ command: Connection.Command, timeout: Duration) async throws -> Connection.Reply {
+        let id = ids.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection.Reply, any Error>) in
+                let now = ContinuousClock.now
+                let deadline = now + timeout
+                let action = state.withLock { state -> Machine.EnqueueAction in
+                    if Task.isCancelled { return .fail(.cancelled) }
+                    let action = state.machine.enqueue(Pending(command: command, continuation: continuation), id: id, deadline: deadline, now: now)
+                    if case .fail = action { return action }
+                    if state.armedAt.map({ deadline < $0 }) ?? true {
+                        state.armedAt = deadline
+                        timer.schedule(deadline: Self.dispatchTime(deadline, now: now))
+                    }
+                    return action
+                }
+                switch action {
+                case .none: break
+                case .wake: wakeUp.signal()
+                case .fail(let failure): continuation.resume(throwing: error(failure))
+                }
+            }
+        } onCancel: {
+            if let request = state.withLock({ $0.machine.cancel(id) }) {
+                request.payload.continuation.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    /// Stops accepting commands, lets the thread finish what is queued (each within its
+    /// deadline), and returns when the thread has stopped and freed the connection.
+    package func close() async {
+        await withCheckedContinuation { (stopped: CheckedContinuation<Void, Never>) in
+            let (wake, abandoned, done) = state.withLock { state -> (Bool, [Machine.Request], Bool) in
+                if state.machine.isStopped { return (false, [], true) }
+                if !state.threadStarted {
+                    return (false, state.machine.closeWithoutThread(), true)
+                }
+                state.stopWaiters.append(stopped)
+                return (state.machine.close(), [], false)
+            }
+            for request in abandoned { request.payload.continuation.resume(throwing: error(.notRunning)) }
+            if wake { wakeUp.signal() }
+            if done { stopped.resume() }
+        }
+    }
+
+    /// Requests queued now.
+    package var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
+
+    // MARK: TaskExecutor
+
+    package func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let (accepted, wake) = state.withLock { $0.machine.enqueueJob(job) }
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        if wake { wakeUp.signal() }
+    }
+
+    /// The runtime whose thread is the current thread, if any.
+    package static var current: ConnectionThread? {
+        guard let pointer = pthread_getspecific(currentThreadKey) else { return nil }
+        return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? ConnectionThread
+    }
+
+    // MARK: The owning thread
+
+    private func serve(_ connection: inout Connection) {
+        // The thread's closure holds `self`, so the unretained pointer stays valid while it runs.
+        pthread_setspecific(currentThreadKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
+        let executor = asUnownedTaskExecutor()
+        var batch: [Machine.Request] = []
+        var jobs: [UnownedJob] = []
+        var replies: [Connection.Reply] = []
+        state.withLock { $0.machine.start() }
+        running: while true {
+            let action = state.withLock { $0.machine.next(now: .now, batch: &batch, jobs: &jobs) }
+            switch action {
+            case .runJobs:
+                for job in jobs { job.runSynchronously(on: executor) }
+                jobs.removeAll(keepingCapacity: true)
+            case .fail(let requests, let failure):
+                let error = error(failure)
+                for request in requests { request.payload.continuation.resume(throwing: error) }
+            case .connect:
+                let failure = connection.connect(deadline: .now + connectTimeout)
+                state.withLock { state in
+                    if let failure { state.machine.connectFailed(failure, now: .now) } else { state.machine.connectSucceeded(now: .now) }
+                }
+            case .execute:
+                let lost = connection.execute(batch.count, command: { batch[$0].payload.command }, replies: &replies)
+                if lost != nil { connection.disconnect() }
+                let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: .now) }
+                deliver(batch, replies, completion, lost: lost)
+                batch.removeAll(keepingCapacity: true)
+                replies.removeAll(keepingCapacity: true)
+            case .discardConnection:
+                connection.disconnect()
+            case .wait:
+                wakeUp.wait()
+            case .stop:
+                connection.disconnect()
+                break running
+            }
+        }
+        timer.cancel()
+        let waiters = state.withLock { state in
+            defer { state.stopWaiters = [] }
+            return state.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
+        for index in batch.indices {
+            if case .only(let owned) = completion, !owned[index] { continue }
+            let continuation = batch[index].payload.continuation
+            if index < replies.count {
+                continuation.resume(returning: replies[index])
+            } else {
+                continuation.resume(throwing: error(.unavailable(lost ?? "the connection gave no reply")))
+            }
+        }
+    }
+
+    // MARK: Timer
+
+    private func timerFired() {
+        let now = ContinuousClock.now
+        let (expired, failure) = state.withLock { state -> ([Machine.Request], Machine.Failure) in
+            let result = state.machine.expire(now: now)
+            state.armedAt = result.next
+            if let next = result.next { timer.schedule(deadline: Self.dispatchTime(next, now: now)) }
+            return (result.expired, result.failure)
+        }
+        guard !expired.isEmpty else { return }
+        let error = error(failure)
+        for request in expired { request.payload.continuation.resume(throwing: error) }
+    }
+
+    private func error(_ failure: Machine.Failure) -> any Error {
+        failure == .cancelled ? CancellationError() : makeError(failure)
+    }
+
+    private static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {
+        let delay = max(.zero, now.duration(to: instant))
+        let (seconds, attoseconds) = delay.components
+        return .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+    }
+}
+
+/// The thread-local slot naming the runtime a thread belongs to.
+private let currentThreadKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()

@@ -1,0 +1,19 @@
+/// A connection to a server, as the runtime drives it: every method runs on the connection's
+/// own thread, and may block.
+package protocol RuntimeConnection {
+    /// What a caller asks.
+    associatedtype Command: Sendable
+    /// What the server answers to one command.
+    associatedtype Reply: Sendable
+
+    /// Connects; `nil` on success, else what went wrong (no secret in it).
+    mutating func connect(deadline: ContinuousClock.Instant) -> String?
+
+    /// Sends the `count` commands `command(0)`, `command(1)`, … and appends one reply per
+    /// command to `replies`, in order. When the connection breaks it stops and returns why; the
+    /// commands without a reply then fail.
+    mutating func execute(_ count: Int, command: (Int) -> Command, replies: inout [Reply]) -> String?
+
+    /// Frees the connection; the next request connects again.
+    mutating func disconnect()
+}

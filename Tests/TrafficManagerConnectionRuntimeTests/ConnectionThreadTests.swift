@@ -1,0 +1,172 @@
+import Dispatch
+import Synchronization
+import Testing
+import TrafficManager
+@testable import TrafficManagerConnectionRuntime
+
+/// An echo server in memory: replies with the command, or hangs when told to.
+struct MockConnection: RuntimeConnection {
+    /// Shared with the test, to hang or refuse calls.
+    final class Control: Sendable {
+        let hang = Atomic(false)
+        let refuse = Atomic(false)
+        let released = DispatchSemaphore(value: 0)
+        let connects = Atomic(0)
+        let batches = Atomic(0)
+    }
+
+    let control: Control
+
+    mutating func connect(deadline: ContinuousClock.Instant) -> String? {
+        control.connects.add(1, ordering: .relaxed)
+        return control.refuse.load(ordering: .relaxed) ? "connection refused" : nil
+    }
+
+    mutating func execute(_ count: Int, command: (Int) -> Int, replies: inout [Int]) -> String? {
+        control.batches.add(1, ordering: .relaxed)
+        if control.hang.load(ordering: .relaxed) { control.released.wait() }
+        for index in 0..<count { replies.append(command(index)) }
+        return nil
+    }
+
+    mutating func disconnect() {}
+}
+
+struct RuntimeFailure: Error, Equatable {
+    let failure: ConnectionThread<MockConnection>.Machine.Failure
+}
+
+@Suite struct ConnectionThreadTests {
+    static func runtime(queueDepth: Int = 10_000) -> (ConnectionThread<MockConnection>, MockConnection.Control) {
+        let control = MockConnection.Control()
+        let runtime = ConnectionThread<MockConnection>(
+            configuration: .init(maximumQueueDepth: queueDepth, maximumBatchSize: 128, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(100)),
+            connectTimeout: .seconds(1), makeError: { RuntimeFailure(failure: $0) })
+        runtime.start(name: "tm-test-runtime") { MockConnection(control: control) }
+        return (runtime, control)
+    }
+
+    @Test func concurrentCallersEachGetTheirOwnReply() async throws {
+        let (runtime, _) = Self.runtime()
+        let sums = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for value in 0..<2_000 { group.addTask { try await runtime.send(value, timeout: .seconds(10)) == value } }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(sums == 2_000)
+        await runtime.close()
+    }
+
+    @Test func aMillionJobsOnTheExecutorNeverStallIt() async throws {
+        let (runtime, _) = Self.runtime()
+        let done = MockConnection.Control()
+        // Tasks on the runtime's executor that each start another: the interleaving that once
+        // put a connection thread to sleep with work queued.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<8 {
+                group.addTask(executorPreference: runtime) {
+                    for step in 0..<125_000 {
+                        if step % 5_000 == 0 { _ = try await runtime.send(lane, timeout: .seconds(30)) }
+                        await Task.yield()
+                        done.batches.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(done.batches.load(ordering: .relaxed) == 1_000_000)
+        // And a caller from outside still gets through.
+        #expect(try await runtime.send(42, timeout: .seconds(5)) == 42)
+        await runtime.close()
+    }
+
+    @Test func aCallStuckInTheConnectionFailsAtItsDeadlineAndTheNextCallsDoToo() async throws {
+        let (runtime, control) = Self.runtime()
+        #expect(try await runtime.send(1, timeout: .seconds(5)) == 1)
+        control.hang.store(true, ordering: .relaxed)
+        let started = ContinuousClock.now
+        let stuck = await #expect(throws: RuntimeFailure.self) { try await runtime.send(2, timeout: .milliseconds(200)) }
+        #expect(stuck == RuntimeFailure(failure: .deadlineExceeded))
+        // A call queued behind the stuck one fails at its own deadline.
+        let queued = await #expect(throws: RuntimeFailure.self) { try await runtime.send(3, timeout: .milliseconds(300)) }
+        #expect(queued == RuntimeFailure(failure: .deadlineExceeded))
+        #expect(started.duration(to: .now) < .milliseconds(200 + 300 + 500))
+        // Once the C call returns, the connection is discarded and made again.
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await runtime.send(4, timeout: .seconds(5)) == 4)
+        #expect(control.connects.load(ordering: .relaxed) == 2)
+        await runtime.close()
+    }
+
+    @Test func aCallerCancelledWhileQueuedLeavesAtOnceAndItsCommandIsNeverSent() async throws {
+        let (runtime, control) = Self.runtime()
+        control.hang.store(true, ordering: .relaxed)
+        let blocker = Task { try await runtime.send(1, timeout: .seconds(30)) }
+        while control.batches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let batchesBefore = control.batches.load(ordering: .relaxed)
+        let cancelled = Task { try await runtime.send(2, timeout: .seconds(30)) }
+        while runtime.queueDepth == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let started = ContinuousClock.now
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(started.duration(to: .now) < .seconds(1))
+        #expect(runtime.queueDepth == 0)
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await blocker.value == 1)
+        #expect(try await runtime.send(3, timeout: .seconds(5)) == 3)
+        // The cancelled command went out in no batch: only the blocker's and the last one's.
+        #expect(control.batches.load(ordering: .relaxed) == batchesBefore + 1)
+        await runtime.close()
+    }
+
+    @Test func anUnreachableServerFailsCallsFastBetweenAttempts() async throws {
+        let (runtime, control) = Self.runtime()
+        control.refuse.store(true, ordering: .relaxed)
+        for _ in 0..<20 {
+            let error = await #expect(throws: RuntimeFailure.self) { try await runtime.send(1, timeout: .seconds(5)) }
+            #expect(error == RuntimeFailure(failure: .unavailable("connection refused")))
+        }
+        #expect(control.connects.load(ordering: .relaxed) < 20)
+        control.refuse.store(false, ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(try await runtime.send(5, timeout: .seconds(5)) == 5)
+        await runtime.close()
+    }
+
+    @Test func aRuntimeNeverStartedFailsCallsAsNotRunningAtTheirDeadline() async throws {
+        let runtime = ConnectionThread<MockConnection>(
+            configuration: .init(maximumQueueDepth: 10, maximumBatchSize: 10, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(10)),
+            connectTimeout: .seconds(1), makeError: { RuntimeFailure(failure: $0) })
+        let error = await #expect(throws: RuntimeFailure.self) { try await runtime.send(1, timeout: .milliseconds(100)) }
+        #expect(error == RuntimeFailure(failure: .notRunning))
+        await runtime.close()
+        let after = await #expect(throws: RuntimeFailure.self) { try await runtime.send(1, timeout: .milliseconds(100)) }
+        #expect(after == RuntimeFailure(failure: .notRunning))
+    }
+
+    @Test func closeFinishesQueuedWorkThenRefuses() async throws {
+        let (runtime, _) = Self.runtime()
+        async let reply = runtime.send(7, timeout: .seconds(5))
+        #expect(try await reply == 7)
+        await runtime.close()
+        let error = await #expect(throws: RuntimeFailure.self) { try await runtime.send(1, timeout: .seconds(1)) }
+        #expect(error == RuntimeFailure(failure: .notRunning))
+    }
+
+    @Test func aFullQueueFailsFast() async throws {
+        let (runtime, control) = Self.runtime(queueDepth: 4)
+        control.hang.store(true, ordering: .relaxed)
+        let blocker = Task { try await runtime.send(0, timeout: .seconds(30)) }
+        while control.batches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let waiting = (1...4).map { value in Task { try await runtime.send(value, timeout: .seconds(30)) } }
+        while runtime.queueDepth < 4 { try await Task.sleep(for: .milliseconds(1)) }
+        let error = await #expect(throws: RuntimeFailure.self) { try await runtime.send(5, timeout: .seconds(30)) }
+        #expect(error == RuntimeFailure(failure: .overloaded))
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await blocker.value == 0)
+        for (index, task) in waiting.enumerated() { #expect(try await task.value == index + 1) }
+        await runtime.close()
+    }
+}
