@@ -48,6 +48,7 @@ let package = Package(
             name: "TrafficManagerRedis",
             dependencies: [
                 "TrafficManager",
+                "TrafficManagerConnectionRuntime",
                 "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -81,11 +81,17 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     ///
     /// - Throws: what `makeError` makes of the machine's failure, or `CancellationError`.
     package func send(_ command: Connection.Command, timeout: Duration) async throws -> Connection.Reply {
+        try await send(command, deadline: .now + timeout)
+    }
+
+    /// Sends `command` and returns its reply, or throws by `deadline`.
+    ///
+    /// - Throws: what `makeError` makes of the machine's failure, or `CancellationError`.
+    package func send(_ command: Connection.Command, deadline: ContinuousClock.Instant) async throws -> Connection.Reply {
         let id = ids.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection.Reply, any Error>) in
                 let now = ContinuousClock.now
-                let deadline = now + timeout
                 let action = state.withLock { state -> Machine.EnqueueAction in
                     if Task.isCancelled { return .fail(.cancelled) }
                     let action = state.machine.enqueue(Pending(command: command, continuation: continuation), id: id, deadline: deadline, now: now)

@@ -22,9 +22,13 @@ extension RedisRouteCache {
         public var connectionCount: Int
         /// How long connecting may take. Default 1 s.
         public var connectTimeout: Duration
-        /// How long a command may wait for its reply before the connection is dropped and the
-        /// call fails. Default 250 ms.
+        /// How long a call may take, measured from the call: queue wait, reconnect and reply
+        /// included. Past it the call fails with ``TrafficManagerError/Code/deadlineExceeded``;
+        /// a connection whose reply is that late is dropped. Default 250 ms.
         public var commandTimeout: Duration
+        /// Calls that may wait for one connection at once; more fail at once with
+        /// ``TrafficManagerError/Code/overloaded``. Default 10,000.
+        public var maximumQueueDepth: Int
         /// Put before every key. Default `"tm:route:"`.
         public var keyPrefix: String
         /// How reconnection backs off. Default 50 ms, doubling up to 2 s.
@@ -39,8 +43,10 @@ extension RedisRouteCache {
             connectTimeout: Duration = .seconds(1),
             commandTimeout: Duration = .milliseconds(250),
             keyPrefix: String = "tm:route:",
-            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .seconds(2))
+            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .seconds(2)),
+            maximumQueueDepth: Int = 10_000
         ) {
+            self.maximumQueueDepth = maximumQueueDepth
             self.endpoint = endpoint
             self.password = password
             self.database = database
@@ -75,7 +81,7 @@ extension RedisRouteCache.Configuration: CustomStringConvertible, CustomDebugStr
             [
                 ("endpoint", endpoint), ("password", RedactedFields.secret(password) as Any), ("database", database),
                 ("connectionCount", connectionCount), ("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout),
-                ("keyPrefix", keyPrefix), ("reconnectBackOff", reconnectBackOff),
+                ("keyPrefix", keyPrefix), ("reconnectBackOff", reconnectBackOff), ("maximumQueueDepth", maximumQueueDepth),
             ])
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import TrafficManager
+import TrafficManagerConnectionRuntime
 
 /// A ``RouteCache`` in Redis, over hiredis.
 ///
@@ -16,7 +17,7 @@ import TrafficManager
 /// connections. Outside a service group, call ``shutdown()`` when done.
 public final class RedisRouteCache: RouteCache, Service {
     private let configuration: Configuration
-    private let connections: [RedisConnection]
+    private let connections: [ConnectionThread<RedisConnection>]
     private let next = Locked(0)
     private let scriptSHA = Locked<String?>(nil)
     private let logger: Logger
@@ -25,8 +26,26 @@ public final class RedisRouteCache: RouteCache, Service {
     public init(configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis")) {
         self.configuration = configuration
         self.logger = logger
-        connections = (0..<max(1, configuration.connectionCount)).map {
-            RedisConnection(configuration: configuration, name: "tm-redis-\($0)", logger: logger)
+        let endpoint = configuration.endpointDescription
+        let timeout = configuration.commandTimeout
+        let depth = configuration.maximumQueueDepth
+        connections = (0..<max(1, configuration.connectionCount)).map { index in
+            let runtime = ConnectionThread<RedisConnection>(
+                configuration: .init(
+                    maximumQueueDepth: depth, maximumBatchSize: 1024,
+                    initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
+                connectTimeout: configuration.connectTimeout,
+                makeError: { failure in
+                    switch failure {
+                    case .deadlineExceeded: return TrafficManagerError.deadlineExceeded("a Redis call to \(endpoint)", deadline: timeout)
+                    case .unavailable(let reason): return TrafficManagerError.cacheUnavailable(reason)
+                    case .notRunning: return TrafficManagerError.notRunning("the Redis route cache")
+                    case .overloaded: return TrafficManagerError.overloaded("the Redis connection to \(endpoint)", queueDepth: depth)
+                    case .cancelled: return CancellationError()
+                    }
+                })
+            runtime.start(name: "tm-redis-\(index)") { RedisConnection(configuration: configuration, logger: logger) }
+            return runtime
         }
     }
 
@@ -44,7 +63,7 @@ public final class RedisRouteCache: RouteCache, Service {
     public var taskExecutors: [any TaskExecutor] { connections }
 
     public func get(_ route: RouteID) async throws -> CachedRoute? {
-        switch try await connection().send(.getEntry(route, prefix: configuration.keyPrefix)) {
+        switch try await connection().send(.getEntry(route, prefix: configuration.keyPrefix), deadline: .now + configuration.commandTimeout) {
         case .cacheEntry(let entry):
             return entry
         case .null:
@@ -84,10 +103,11 @@ public final class RedisRouteCache: RouteCache, Service {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
         let milliseconds = max(1, ttl.wholeMilliseconds)
         let arguments = ["1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds), invalidation ? "1" : "0"]
-        var reply = try await send(["EVALSHA", try await loadScript()] + arguments)
+        let deadline = ContinuousClock.now + configuration.commandTimeout
+        var reply = try await send(["EVALSHA", try await loadScript(deadline)] + arguments, deadline: deadline)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             scriptSHA.withLock { $0 = nil }
-            reply = try await send(["EVALSHA", try await loadScript()] + arguments)
+            reply = try await send(["EVALSHA", try await loadScript(deadline)] + arguments, deadline: deadline)
         }
         switch reply {
         case .integer(1): return true
@@ -96,9 +116,9 @@ public final class RedisRouteCache: RouteCache, Service {
         }
     }
 
-    private func loadScript() async throws -> String {
+    private func loadScript(_ deadline: ContinuousClock.Instant) async throws -> String {
         if let sha = scriptSHA.withLock({ $0 }) { return sha }
-        switch try await send(["SCRIPT", "LOAD", RedisCacheEncoding.conditionalSetScript]) {
+        switch try await send(["SCRIPT", "LOAD", RedisCacheEncoding.conditionalSetScript], deadline: deadline) {
         case .string(let sha):
             scriptSHA.withLock { $0 = sha }
             return sha
@@ -107,14 +127,14 @@ public final class RedisRouteCache: RouteCache, Service {
         }
     }
 
-    func send(_ arguments: [String]) async throws -> RedisReply {
-        try await connection().send(.arguments(arguments))
+    func send(_ arguments: [String], deadline: ContinuousClock.Instant = .now + .seconds(5)) async throws -> RedisReply {
+        try await connection().send(.arguments(arguments), deadline: deadline)
     }
 
     /// The connection whose thread runs this call, else the next one, round robin.
-    private func connection() -> RedisConnection {
+    private func connection() -> ConnectionThread<RedisConnection> {
         if connections.count == 1 { return connections[0] }
-        if let current = RedisConnection.current, connections.contains(where: { $0 === current }) { return current }
+        if let current = ConnectionThread<RedisConnection>.current, connections.contains(where: { $0 === current }) { return current }
         let index = next.withLock { next in
             defer { next = (next + 1) % connections.count }
             return next

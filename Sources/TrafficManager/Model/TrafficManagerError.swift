@@ -31,7 +31,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         private enum Base: String, Hashable, Sendable {
             case routeNotFound, invalidInput, idempotencyConflict
             case storeUnavailable, cacheUnavailable, eventsUnavailable
-            case writeFailed, outcomeUnknown, deadlineExceeded, notRunning
+            case writeFailed, outcomeUnknown, deadlineExceeded, notRunning, overloaded
         }
 
         private let base: Base
@@ -60,6 +60,8 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         public static let deadlineExceeded = Code(.deadlineExceeded)
         /// The component is not running: its `run()` has not started, or it has shut down.
         public static let notRunning = Code(.notRunning)
+        /// Too many calls wait for a backend already; this one was refused at once.
+        public static let overloaded = Code(.overloaded)
 
         /// The code's name, such as `routeNotFound`.
         public var description: String { base.rawValue }
@@ -216,6 +218,13 @@ extension TrafficManagerError {
             code: .deadlineExceeded,
             message: "\(operation) did not finish within its deadline of \(deadline); retry later",
             route: route)
+    }
+
+    /// Too many calls wait for `backend` already.
+    public static func overloaded(_ backend: String, queueDepth: Int) -> Self {
+        Self(
+            code: .overloaded,
+            message: "\(backend) has \(queueDepth) calls waiting already; this one was refused at once, retry later or raise the queue bound")
     }
 
     /// `component` is not running.
