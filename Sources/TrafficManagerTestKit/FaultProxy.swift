@@ -1,0 +1,166 @@
+import Foundation
+import Synchronization
+import TrafficManager
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP proxy on loopback that sits between an adapter and its server and misbehaves on
+/// command: pass bytes through, freeze (hold every byte, keep every socket open — a network
+/// path that stops), drop (reset every connection), or delay each chunk.
+///
+/// ```swift
+/// let proxy = try FaultProxy(upstreamPort: 6379)
+/// // point the adapter at 127.0.0.1:proxy.port
+/// proxy.mode = .freeze
+/// ```
+///
+/// For tests only: a thread per direction of each connection, polling every 20 ms.
+public final class FaultProxy: Sendable {
+    /// What the proxy does with the bytes.
+    public enum Mode: Sendable, Equatable {
+        /// Forward as they come.
+        case pass
+        /// Hold them; sockets stay open.
+        case freeze
+        /// Reset every connection (and each new one) at once.
+        case drop
+        /// Forward each chunk after this delay.
+        case delay(Duration)
+    }
+
+    /// The port the proxy listens on, on 127.0.0.1.
+    public let port: Int
+    private let upstreamPort: Int
+    private let listener: Int32
+    private let state = Locked<(mode: Mode, sockets: Set<Int32>, closed: Bool)>((.pass, [], false))
+
+    /// Starts a proxy to `127.0.0.1:upstreamPort`.
+    public init(upstreamPort: Int) throws {
+        self.upstreamPort = upstreamPort
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw ProxyError(text: "socket: \(errno)") }
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 64) == 0 else { throw ProxyError(text: "bind/listen: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        self.listener = listener
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "tm-fault-proxy"
+        thread.start()
+    }
+
+    /// What the proxy does now; a change applies to open connections at once.
+    public var mode: Mode {
+        get { state.withLock { $0.mode } }
+        set {
+            let reset = state.withLock { state -> Set<Int32> in
+                state.mode = newValue
+                return newValue == .drop ? state.sockets : []
+            }
+            for socket in reset { Self.reset(socket) }
+        }
+    }
+
+    /// Closes the listener and every connection.
+    public func close() {
+        let sockets = state.withLock { state -> Set<Int32> in
+            state.closed = true
+            return state.sockets
+        }
+        shutdown(listener, Int32(SHUT_RDWR))
+        Glibc.close(listener)
+        for socket in sockets { Self.reset(socket) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            if client < 0 {
+                if state.withLock({ $0.closed }) { return }
+                continue
+            }
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = Self.loopback(port: upstreamPort)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            let accepted = state.withLock { state -> Bool in
+                guard connected == 0, !state.closed, state.mode != .drop else { return false }
+                state.sockets.formUnion([client, upstream])
+                return true
+            }
+            guard accepted else {
+                Self.reset(client)
+                Self.reset(upstream)
+                continue
+            }
+            for (from, to) in [(client, upstream), (upstream, client)] {
+                let pump = Thread { [self] in self.pump(from: from, to: to) }
+                pump.name = "tm-fault-proxy-pump"
+                pump.start()
+            }
+        }
+    }
+
+    /// Copies bytes from one socket to the other, as the mode says, until either side closes.
+    private func pump(from: Int32, to: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var descriptor = pollfd(fd: from, events: Int16(POLLIN), revents: 0)
+        while true {
+            let mode = state.withLock { $0.mode }
+            if mode == .drop || !state.withLock({ $0.sockets.contains(from) }) { break }
+            if mode == .freeze {
+                usleep(20_000)
+                continue
+            }
+            guard poll(&descriptor, 1, 20) >= 0 else { break }
+            guard descriptor.revents != 0 else { continue }
+            // The mode may have changed while polling: a frozen path must not let this through.
+            if state.withLock({ $0.mode }) == .freeze { continue }
+            let count = read(from, &buffer, buffer.count)
+            if count <= 0 { break }
+            if case .delay(let delay) = mode { usleep(UInt32(max(0, delay.wholeMicroseconds))) }
+            var sent = 0
+            while sent < count {
+                let written = buffer.withUnsafeBytes { write(to, $0.baseAddress! + sent, count - sent) }
+                if written <= 0 { break }
+                sent += written
+            }
+        }
+        let closed = state.withLock { state -> [Int32] in
+            let pair = [from, to].filter { state.sockets.contains($0) }
+            state.sockets.subtract(pair)
+            return pair
+        }
+        for socket in closed { Self.reset(socket) }
+    }
+
+    private static func reset(_ socket: Int32) {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        Glibc.close(socket)
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private struct ProxyError: Error, CustomStringConvertible {
+        let text: String
+        var description: String { "fault proxy: \(text)" }
+    }
+}
