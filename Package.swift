@@ -63,6 +63,7 @@ let package = Package(
             name: "TrafficManagerPostgres",
             dependencies: [
                 "TrafficManager",
+                "TrafficManagerConnectionRuntime",
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,8 +20,10 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
 
     /// Why the machine completed a request itself.
     package enum Failure: Equatable, Sendable {
-        /// Its deadline passed before a reply.
+        /// Its deadline passed before it was sent.
         case deadlineExceeded
+        /// Its deadline passed after it was sent: the server may have acted on it.
+        case timedOutInFlight
         /// The server could not be reached; the text says why.
         case unavailable(String)
         /// Closed, or never started before the deadline.
@@ -184,24 +186,26 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
 
     // MARK: Timer
 
-    /// Completes every request whose deadline has passed: queued ones are removed; an
-    /// in-flight one is marked done and the connection is discarded when the thread is back,
-    /// since its replies would be out of step. Also returns the earliest deadline still
-    /// pending, for the timer's next wake.
-    package mutating func expire(now: Instant) -> (expired: [Request], failure: Failure, next: Instant?) {
-        var expired: [Request] = []
+    /// Completes every request whose deadline has passed: queued ones are removed (failing
+    /// as ``Failure/deadlineExceeded``, or ``Failure/notRunning`` before the thread started);
+    /// an in-flight one is marked done (``Failure/timedOutInFlight``) and the connection is
+    /// discarded when the thread is back, since its replies would be out of step. Also returns
+    /// the earliest deadline still pending, for the timer's next wake.
+    package mutating func expire(now: Instant) -> (expired: [(Request, Failure)], next: Instant?) {
+        var expired: [(Request, Failure)] = []
+        let queuedFailure: Failure = started ? .deadlineExceeded : .notRunning
         var next: Instant?
         if queue.contains(where: { $0.deadline <= now }) {
             var kept: [Request] = []
             for request in queue {
-                if request.deadline <= now { expired.append(request) } else { kept.append(request) }
+                if request.deadline <= now { expired.append((request, queuedFailure)) } else { kept.append(request) }
             }
             queue = kept
         }
         for index in inFlight.indices {
             guard let request = inFlight[index] else { continue }
             if request.deadline <= now {
-                expired.append(request)
+                expired.append((request, .timedOutInFlight))
                 inFlight[index] = nil
                 if link == .connected { link = .broken }
             } else {
@@ -209,7 +213,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
             }
         }
         for request in queue { next = min(next ?? request.deadline, request.deadline) }
-        return (expired, started ? .deadlineExceeded : .notRunning, next)
+        return (expired, next)
     }
 
     /// The earliest deadline pending, queued or in flight.
@@ -239,8 +243,13 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
         }
         jobsFirst = true
         if queue.contains(where: { $0.deadline <= now }) {
-            let expired = expire(now: now)
-            if !expired.expired.isEmpty { return .fail(expired.expired, expired.failure) }
+            var expired: [Request] = []
+            queue.removeAll { request in
+                guard request.deadline <= now else { return false }
+                expired.append(request)
+                return true
+            }
+            return .fail(expired, .deadlineExceeded)
         }
         if link == .broken {
             link = .disconnected(retryAt: now)

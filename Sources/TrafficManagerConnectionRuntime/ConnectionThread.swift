@@ -40,14 +40,15 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     private let timer: any DispatchSourceTimer
     private let ids = Atomic<UInt64>(0)
     private let connectTimeout: Duration
-    private let makeError: @Sendable (Machine.Failure) -> any Error
+    private let makeError: @Sendable (Machine.Failure, Connection.Command) -> any Error
 
     /// Creates the runtime; ``start(name:connection:)`` starts its thread.
     ///
-    /// - Parameter makeError: the error a caller gets for each failure the machine decides.
+    /// - Parameter makeError: the error a caller of a command gets for each failure the
+    ///   machine decides (``Machine/Failure/cancelled`` always becomes `CancellationError`).
     package init(
         configuration: Machine.Configuration, connectTimeout: Duration,
-        makeError: @escaping @Sendable (Machine.Failure) -> any Error
+        makeError: @escaping @Sendable (Machine.Failure, Connection.Command) -> any Error
     ) {
         state = Locked(State(machine: Machine(configuration: configuration, now: .now)))
         self.connectTimeout = connectTimeout
@@ -105,7 +106,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
                 switch action {
                 case .none: break
                 case .wake: wakeUp.signal()
-                case .fail(let failure): continuation.resume(throwing: error(failure))
+                case .fail(let failure): continuation.resume(throwing: error(failure, command))
                 }
             }
         } onCancel: {
@@ -127,7 +128,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
                 state.stopWaiters.append(stopped)
                 return (state.machine.close(), [], false)
             }
-            for request in abandoned { request.payload.continuation.resume(throwing: error(.notRunning)) }
+            for request in abandoned { fail(request, .notRunning) }
             if wake { wakeUp.signal() }
             if done { stopped.resume() }
         }
@@ -168,15 +169,16 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
                 for job in jobs { job.runSynchronously(on: executor) }
                 jobs.removeAll(keepingCapacity: true)
             case .fail(let requests, let failure):
-                let error = error(failure)
-                for request in requests { request.payload.continuation.resume(throwing: error) }
+                for request in requests { fail(request, failure) }
             case .connect:
                 let failure = connection.connect(deadline: .now + connectTimeout)
                 state.withLock { state in
                     if let failure { state.machine.connectFailed(failure, now: .now) } else { state.machine.connectSucceeded(now: .now) }
                 }
             case .execute:
-                let lost = connection.execute(batch.count, command: { batch[$0].payload.command }, replies: &replies)
+                let deadline = batch.lazy.map(\.deadline).max() ?? .now
+                let lost = connection.execute(
+                    batch.count, command: { batch[$0].payload.command }, replies: &replies, deadline: deadline)
                 if lost != nil { connection.disconnect() }
                 let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: .now) }
                 deliver(batch, replies, completion, lost: lost)
@@ -202,11 +204,10 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     private func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
         for index in batch.indices {
             if case .only(let owned) = completion, !owned[index] { continue }
-            let continuation = batch[index].payload.continuation
             if index < replies.count {
-                continuation.resume(returning: replies[index])
+                batch[index].payload.continuation.resume(returning: replies[index])
             } else {
-                continuation.resume(throwing: error(.unavailable(lost ?? "the connection gave no reply")))
+                fail(batch[index], .unavailable(lost ?? "the connection gave no reply"))
             }
         }
     }
@@ -215,19 +216,21 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
 
     private func timerFired() {
         let now = ContinuousClock.now
-        let (expired, failure) = state.withLock { state -> ([Machine.Request], Machine.Failure) in
+        let expired = state.withLock { state -> [(Machine.Request, Machine.Failure)] in
             let result = state.machine.expire(now: now)
             state.armedAt = result.next
             if let next = result.next { timer.schedule(deadline: Self.dispatchTime(next, now: now)) }
-            return (result.expired, result.failure)
+            return result.expired
         }
-        guard !expired.isEmpty else { return }
-        let error = error(failure)
-        for request in expired { request.payload.continuation.resume(throwing: error) }
+        for (request, failure) in expired { fail(request, failure) }
     }
 
-    private func error(_ failure: Machine.Failure) -> any Error {
-        failure == .cancelled ? CancellationError() : makeError(failure)
+    private func fail(_ request: Machine.Request, _ failure: Machine.Failure) {
+        request.payload.continuation.resume(throwing: error(failure, request.payload.command))
+    }
+
+    private func error(_ failure: Machine.Failure, _ command: Connection.Command) -> any Error {
+        failure == .cancelled ? CancellationError() : makeError(failure, command)
     }
 
     private static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {

@@ -11,8 +11,11 @@ package protocol RuntimeConnection {
 
     /// Sends the `count` commands `command(0)`, `command(1)`, … and appends one reply per
     /// command to `replies`, in order. When the connection breaks it stops and returns why; the
-    /// commands without a reply then fail.
-    mutating func execute(_ count: Int, command: (Int) -> Command, replies: inout [Reply]) -> String?
+    /// commands without a reply then fail. By `deadline` (the batch's latest) it gives up,
+    /// frees the connection and returns why: every caller has been answered by then.
+    mutating func execute(
+        _ count: Int, command: (Int) -> Command, replies: inout [Reply], deadline: ContinuousClock.Instant
+    ) -> String?
 
     /// Frees the connection; the next request connects again.
     mutating func disconnect()

@@ -1,213 +1,106 @@
-import Dispatch
 import Foundation
 import Logging
+import Synchronization
 import TrafficManager
+import TrafficManagerConnectionRuntime
 
-/// Connections to PostgreSQL, each owned by a thread of its own, sharing one queue.
+/// Connections to PostgreSQL, each a ``PostgresConnection`` owned by a ``ConnectionThread``.
 ///
-/// A thread that wakes takes every queued statement (up to the pipeline depth) and runs them on
-/// its connection in one pipeline, so concurrent callers share round trips. No libpq call runs
-/// on a Swift concurrency thread.
-///
-/// Each thread is also a `TaskExecutor` (``executors``): a task that prefers one runs on that
-/// thread between its pipelines, and its statements go to that thread's connection, so a round
-/// trip resumes it without waking any other thread.
+/// A statement goes to the connection whose thread runs the caller (a task on one of
+/// ``threadExecutors``), else to the connection with the fewest statements outstanding. A
+/// thread that wakes sends every statement queued for it (up to the pipeline depth) in one
+/// pipeline, so concurrent callers share round trips. No libpq call runs on a Swift concurrency
+/// thread.
 final class PostgresConnectionPool: Sendable {
-    fileprivate struct Request {
-        var statement: PostgresStatement
-        var continuation: CheckedContinuation<PostgresRows, any Error>
-    }
-
-    private struct Worker {
-        var jobs: [UnownedJob] = []
-        var local: [Request] = []
-        var waiting = false
-        var finished = false
-    }
-
-    private struct State {
-        var pending: [Request] = []
-        var workers: [Worker]
-        var idle: [Int] = []
-        var closed = false
-        var running: Int
-        var finished: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state: Locked<State>
-    private let wakeUps: [DispatchSemaphore]
-    private let configuration: PostgresRouteStore.Configuration
-    /// The connection threads' executors; emptied when the pool has closed, which breaks the
-    /// reference cycle between them and the pool.
-    private let executorsStorage = Locked<[PoolThreadExecutor]>([])
-
-    private enum Wake {
-        case none, thread(Int), closed
-    }
+    private let connections: [ConnectionThread<PostgresConnection>]
+    private let load: [LoadCounter]
 
     init(configuration: PostgresRouteStore.Configuration, logger: Logger) {
-        self.configuration = configuration
-        let size = max(1, configuration.poolSize)
-        state = Locked(State(workers: Array(repeating: Worker(), count: size), running: size))
-        wakeUps = (0..<size).map { _ in DispatchSemaphore(value: 0) }
-        let executors = (0..<size).map { PoolThreadExecutor(pool: self, index: $0) }
-        self.executorsStorage.withLock { $0 = executors }
-        for index in 0..<size {
-            let thread = Thread { [self] in
-                pthread_setspecific(poolThreadKey, Unmanaged.passUnretained(executors[index]).toOpaque())
-                var connection = PostgresConnection(configuration: configuration, logger: logger)
-                serve(index, &connection)
-            }
-            thread.name = "tm-postgres-\(index)"
-            thread.start()
+        let endpoint = configuration.endpointDescription
+        let depth = configuration.maximumQueueDepth
+        connections = (0..<max(1, configuration.poolSize)).map { index in
+            let runtime = ConnectionThread<PostgresConnection>(
+                configuration: .init(
+                    maximumQueueDepth: depth, maximumBatchSize: max(1, configuration.maximumPipelineDepth),
+                    initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
+                connectTimeout: configuration.connectTimeout,
+                makeError: { failure, statement in
+                    Self.error(failure, statement, endpoint: endpoint, depth: depth, timeout: configuration.callTimeout)
+                })
+            runtime.start(name: "tm-postgres-\(index)") { PostgresConnection(configuration: configuration, logger: logger) }
+            return runtime
         }
+        load = connections.map { _ in LoadCounter() }
     }
 
     /// The executors of the connection threads.
-    var threadExecutors: [any TaskExecutor] { executorsStorage.withLock { $0 } }
+    var threadExecutors: [any TaskExecutor] { connections }
 
-    /// Runs `statement` on some connection — the current thread's, when called from a task
-    /// running on one — and returns its rows.
+    /// Runs `statement` by `deadline` and returns its rows.
     ///
-    /// - Throws: ``PostgresFailure``, or ``TrafficManagerError`` `notRunning` after
-    ///   ``close()``.
-    func run(_ statement: PostgresStatement) async throws -> PostgresRows {
-        let current = PoolThreadExecutor.current.flatMap { $0.pool === self ? $0.index : nil }
-        return try await withCheckedThrowingContinuation { continuation in
-            let wake = state.withLock { state -> Wake in
-                guard !state.closed else { return .closed }
-                let request = Request(statement: statement, continuation: continuation)
-                if let current, !state.workers[current].finished {
-                    // This thread runs the caller now; it sends the statement next.
-                    state.workers[current].local.append(request)
-                    return .none
-                }
-                state.pending.append(request)
-                return Self.takeIdle(&state).map { .thread($0) } ?? .none
-            }
-            switch wake {
-            case .closed: continuation.resume(throwing: TrafficManagerError.notRunning("the PostgreSQL route store"))
-            case .thread(let index): wakeUps[index].signal()
-            case .none: break
-            }
-        }
-    }
-
-    fileprivate func enqueue(_ job: UnownedJob, on index: Int) {
-        let wake = state.withLock { state -> Bool? in
-            guard !state.workers[index].finished else { return nil }
-            state.workers[index].jobs.append(job)
-            guard state.workers[index].waiting else { return false }
-            state.workers[index].waiting = false
-            state.idle.removeAll { $0 == index }
-            return true
-        }
-        switch wake {
-        case nil: globalConcurrentExecutor.enqueue(ExecutorJob(job))
-        case true?: wakeUps[index].signal()
-        case false?: break
-        }
+    /// - Throws: ``PostgresFailure`` from the server or the connection, or a
+    ///   ``TrafficManagerError`` the runtime decided (`deadlineExceeded`, `outcomeUnknown`,
+    ///   `storeUnavailable`, `notRunning`, `overloaded`), or `CancellationError`.
+    func run(_ statement: PostgresStatement, deadline: ContinuousClock.Instant) async throws -> PostgresRows {
+        let index = pick()
+        load[index].value.add(1, ordering: .relaxed)
+        defer { load[index].value.subtract(1, ordering: .relaxed) }
+        return try await connections[index].send(statement, deadline: deadline).get()
     }
 
     /// Lets the threads finish what is queued, closes every connection, and returns when all
     /// threads have stopped.
     func close() async {
-        await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-            let (done, wakes) = state.withLock { state -> (Bool, [Int]) in
-                state.closed = true
-                if state.running == 0 { return (true, []) }
-                state.finished.append(finished)
-                let idle = state.idle
-                for index in idle { state.workers[index].waiting = false }
-                state.idle = []
-                return (false, idle)
-            }
-            if done { finished.resume() }
-            for index in wakes { wakeUps[index].signal() }
-        }
+        for connection in connections { await connection.close() }
     }
 
-    private static func takeIdle(_ state: inout State) -> Int? {
-        guard let index = state.idle.popLast() else { return nil }
-        state.workers[index].waiting = false
-        return index
+    /// The current thread's connection, else the least loaded one.
+    private func pick() -> Int {
+        if connections.count == 1 { return 0 }
+        if let current = ConnectionThread<PostgresConnection>.current,
+            let index = connections.firstIndex(where: { $0 === current })
+        {
+            return index
+        }
+        var best = 0
+        var lowest = Int.max
+        for index in load.indices {
+            let value = load[index].value.load(ordering: .relaxed)
+            if value < lowest { (best, lowest) = (index, value) }
+            if value == 0 { break }
+        }
+        return best
     }
 
-    private func serve(_ index: Int, _ connection: inout PostgresConnection) {
-        let depth = max(1, configuration.maximumPipelineDepth)
-        let executor = threadExecutors[index].asUnownedTaskExecutor()
-        var jobs: [UnownedJob] = []
-        while true {
-            // Tasks running on this thread; they may queue statements on it.
-            state.withLock { swap(&jobs, &$0.workers[index].jobs) }
-            for job in jobs { job.runSynchronously(on: executor) }
-            let ranJobs = !jobs.isEmpty
-            jobs.removeAll(keepingCapacity: true)
-
-            let (batch, stop, sleep) = state.withLock { state -> ([Request], Bool, Bool) in
-                var batch = state.workers[index].local
-                state.workers[index].local = []
-                let shared = min(max(0, depth - batch.count), state.pending.count)
-                batch += state.pending.prefix(shared)
-                state.pending.removeFirst(shared)
-                guard batch.isEmpty && !ranJobs && state.workers[index].jobs.isEmpty else { return (batch, false, false) }
-                if state.closed { return ([], true, false) }
-                state.workers[index].waiting = true
-                state.idle.append(index)
-                return ([], false, true)
-            }
-            if stop { break }
-            if sleep {
-                // A wake-up given after the lock was released is kept by the semaphore.
-                wakeUps[index].wait()
-                continue
-            }
-            if batch.isEmpty { continue }
-            let results = connection.run(batch.map(\.statement))
-            for (request, result) in zip(batch, results) {
-                request.continuation.resume(with: result.mapError { $0 as any Error })
-            }
+    private static func error(
+        _ failure: ConnectionThread<PostgresConnection>.Machine.Failure, _ statement: PostgresStatement, endpoint: String, depth: Int,
+        timeout: Duration
+    ) -> any Error {
+        let isWrite: Bool
+        switch statement {
+        case .prepared(let name, _): isWrite = !name.isReadOnly
+        case .simple: isWrite = true
         }
-        connection.disconnect()
-        let (finished, leftovers) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [UnownedJob]) in
-            state.workers[index].finished = true
-            let leftovers = state.workers[index].jobs
-            state.workers[index].jobs = []
-            state.running -= 1
-            guard state.running == 0 else { return ([], leftovers) }
-            defer { state.finished = [] }
-            return (state.finished, leftovers)
+        switch failure {
+        case .deadlineExceeded:
+            return TrafficManagerError.deadlineExceeded("a PostgreSQL statement at \(endpoint) (never sent)", deadline: timeout)
+        case .timedOutInFlight where isWrite:
+            return TrafficManagerError.outcomeUnknown("PostgreSQL at \(endpoint) did not confirm the write by its deadline")
+        case .timedOutInFlight:
+            return TrafficManagerError.deadlineExceeded("a PostgreSQL read at \(endpoint)", deadline: timeout)
+        case .unavailable(let reason):
+            return PostgresFailure(sqlState: nil, message: reason, connectionLost: true)
+        case .notRunning:
+            return TrafficManagerError.notRunning("the PostgreSQL route store")
+        case .overloaded:
+            return TrafficManagerError.overloaded("the PostgreSQL connection to \(endpoint)", queueDepth: depth)
+        case .cancelled:
+            return CancellationError()
         }
-        for job in leftovers { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
-        if !finished.isEmpty { executorsStorage.withLock { $0 = [] } }
-        for continuation in finished { continuation.resume() }
     }
 }
 
-/// The thread-local slot naming the pool thread a thread is.
-private let poolThreadKey: pthread_key_t = {
-    var key = pthread_key_t()
-    pthread_key_create(&key, nil)
-    return key
-}()
-
-/// The `TaskExecutor` of one pool thread.
-private final class PoolThreadExecutor: TaskExecutor {
-    let pool: PostgresConnectionPool
-    let index: Int
-
-    init(pool: PostgresConnectionPool, index: Int) {
-        self.pool = pool
-        self.index = index
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        pool.enqueue(UnownedJob(job), on: index)
-    }
-
-    /// The executor whose thread is the current thread, if any.
-    static var current: PoolThreadExecutor? {
-        guard let pointer = pthread_getspecific(poolThreadKey) else { return nil }
-        return Unmanaged<PoolThreadExecutor>.fromOpaque(pointer).takeUnretainedValue()
-    }
+/// Statements outstanding on one connection.
+private final class LoadCounter: Sendable {
+    let value = Atomic(0)
 }

@@ -37,12 +37,29 @@ extension PostgresRouteStore {
         public var connectTimeout: Duration
         /// The server-side `statement_timeout` of every statement. Default 5 s.
         public var statementTimeout: Duration
+        /// How long a call may take, measured from the call: queue wait, connecting, the one
+        /// retry of a read and the reply included. Past it a read fails with
+        /// ``TrafficManagerError/Code/deadlineExceeded`` and a write whose statement was sent
+        /// with ``TrafficManagerError/Code/outcomeUnknown``. Default: `statementTimeout` + 1 s,
+        /// so the server gives up on a slow statement first. Migrations get at least 60 s.
+        public var callTimeout: Duration {
+            get { callTimeoutOverride ?? statementTimeout + .seconds(1) }
+            set { callTimeoutOverride = newValue }
+        }
+        private var callTimeoutOverride: Duration?
+        /// Calls that may wait for one connection at once; more fail at once with
+        /// ``TrafficManagerError/Code/overloaded``. Default 10,000.
+        public var maximumQueueDepth: Int
+        /// TCP keepalive and `tcp_user_timeout`: a connection whose peer stops acknowledging
+        /// is closed by the kernel after this long. Default 10 s.
+        public var tcpUserTimeout: Duration
         /// The most statements a connection sends in one pipeline. Default 128.
         public var maximumPipelineDepth: Int
         /// How many times a write that hit a serialization failure or deadlock is retried.
         /// Default 3.
         public var serializationRetries: Int
-        /// How reconnection backs off. Default 100 ms, doubling up to 5 s.
+        /// How reconnection backs off. Default 50 ms, doubling up to 500 ms, so service returns
+        /// within about half a second of the server.
         public var reconnectBackOff: ReconnectBackOff
 
         /// Creates a configuration.
@@ -58,8 +75,14 @@ extension PostgresRouteStore {
             statementTimeout: Duration = .seconds(5),
             maximumPipelineDepth: Int = 128,
             serializationRetries: Int = 3,
-            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(100), maximum: .seconds(5))
+            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .milliseconds(500)),
+            callTimeout: Duration? = nil,
+            maximumQueueDepth: Int = 10_000,
+            tcpUserTimeout: Duration = .seconds(10)
         ) {
+            self.callTimeoutOverride = callTimeout
+            self.maximumQueueDepth = maximumQueueDepth
+            self.tcpUserTimeout = tcpUserTimeout
             self.endpoint = endpoint
             self.user = user
             self.password = password
@@ -99,6 +122,11 @@ extension PostgresRouteStore {
             if let schema { options += " -c search_path=\(schema)" }
             parameters.append(("options", options))
             parameters.append(("keepalives", "1"))
+            let idle = max(1, tcpUserTimeout.components.seconds / 2)
+            parameters.append(("keepalives_idle", String(idle)))
+            parameters.append(("keepalives_interval", String(max(1, idle / 3))))
+            parameters.append(("keepalives_count", "3"))
+            parameters.append(("tcp_user_timeout", String(max(1, tcpUserTimeout.wholeMilliseconds))))
             return parameters
         }
     }
@@ -120,7 +148,8 @@ extension PostgresRouteStore.Configuration: CustomStringConvertible, CustomDebug
                 ("database", database), ("schema", schema as Any), ("sslMode", sslMode), ("poolSize", poolSize),
                 ("connectTimeout", connectTimeout), ("statementTimeout", statementTimeout),
                 ("maximumPipelineDepth", maximumPipelineDepth), ("serializationRetries", serializationRetries),
-                ("reconnectBackOff", reconnectBackOff),
+                ("reconnectBackOff", reconnectBackOff), ("callTimeout", callTimeout), ("maximumQueueDepth", maximumQueueDepth),
+                ("tcpUserTimeout", tcpUserTimeout),
             ])
     }
 }

@@ -23,6 +23,11 @@ extension PostgresRouteStore {
         default:
             break
         }
+        if failure.connectionLost && failure.sent {
+            return .outcomeUnknown(
+                "the connection to PostgreSQL at \(configuration.endpointDescription) failed after writing route \(route) was sent: \(failure.message)",
+                sqlState: failure.sqlState, route: route, underlying: failure)
+        }
         if failure.connectionLost || failure.sqlState == "57014" || Self.schemaMissing(failure) {
             return .storeUnavailable(
                 "writing route \(route) failed at \(configuration.endpointDescription): \(failure.message)\(Self.advice(failure))",

@@ -49,8 +49,9 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     /// - Returns: the versions the schema is at afterwards.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)), "migrating the schema")
-        let rows = try await run(.simple(PostgresMigrations.recordedVersions), "reading the schema version")
+        let deadline = ContinuousClock.now + max(configuration.callTimeout, .seconds(60))
+        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)), "migrating the schema", deadline: deadline)
+        let rows = try await run(.simple(PostgresMigrations.recordedVersions), "reading the schema version", deadline: deadline)
         let versions = rows.rows.first?.first??.split(separator: ",").compactMap { Int($0) } ?? []
         logger.info("schema migrated", metadata: ["versions": "\(versions)"])
         return versions
@@ -80,9 +81,10 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
         }
         let parameters: [String?] = Self.parameters(route) + [operation, url, idempotencyKey?.value, idempotencyKey.map { _ in command.fingerprint }]
         var attempt = 0
+        let deadline = ContinuousClock.now + configuration.callTimeout
         while true {
             do {
-                let rows = try await pool.run(.prepared(.apply, parameters))
+                let rows = try await pool.run(.prepared(.apply, parameters), deadline: deadline)
                 return try Self.writeResult(rows, route: route)
             } catch let failure as PostgresFailure where failure.isRetryable && attempt < configuration.serializationRetries {
                 attempt += 1
@@ -143,10 +145,13 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
         try await run(.simple(sql), "running SQL")
     }
 
-    /// Runs a statement that writes no route; any failure is `storeUnavailable`.
-    private func run(_ statement: PostgresStatement, _ operation: @autoclosure () -> String) async throws -> PostgresRows {
+    /// Runs a statement that writes no route; any failure is `storeUnavailable`, but for the
+    /// runtime's own (`deadlineExceeded`, `notRunning`, `overloaded`, cancellation).
+    private func run(
+        _ statement: PostgresStatement, _ operation: @autoclosure () -> String, deadline: ContinuousClock.Instant? = nil
+    ) async throws -> PostgresRows {
         do {
-            return try await pool.run(statement)
+            return try await pool.run(statement, deadline: deadline ?? .now + configuration.callTimeout)
         } catch let failure as PostgresFailure {
             throw readError(failure, operation: operation())
         }

@@ -97,8 +97,17 @@ struct PostgresFailure: Error, Sendable, CustomStringConvertible {
     var sqlState: String?
     /// The server's or libpq's message (first line).
     var message: String
-    /// Whether the connection was lost (or never made): the statement may or may not have run.
+    /// Whether the connection was lost (or never made).
     var connectionLost: Bool
+    /// Whether the statement had been sent when the connection was lost: it may have run.
+    var sent = false
+
+    init(sqlState: String?, message: String, connectionLost: Bool, sent: Bool = false) {
+        self.sqlState = sqlState
+        self.message = message
+        self.connectionLost = connectionLost
+        self.sent = sent
+    }
 
     var description: String {
         sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message

@@ -20,7 +20,9 @@ struct RedisConnection: RuntimeConnection {
         self.logger = logger
     }
 
-    mutating func execute(_ count: Int, command: (Int) -> RedisCommand, replies: inout [RedisReply]) -> String? {
+    mutating func execute(
+        _ count: Int, command: (Int) -> RedisCommand, replies: inout [RedisReply], deadline: ContinuousClock.Instant
+    ) -> String? {
         guard let context else { return "not connected" }
         encoder.removeAll()
         for index in 0..<count {

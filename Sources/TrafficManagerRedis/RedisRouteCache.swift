@@ -35,9 +35,10 @@ public final class RedisRouteCache: RouteCache, Service {
                     maximumQueueDepth: depth, maximumBatchSize: 1024,
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
-                makeError: { failure in
+                makeError: { failure, _ in
                     switch failure {
-                    case .deadlineExceeded: return TrafficManagerError.deadlineExceeded("a Redis call to \(endpoint)", deadline: timeout)
+                    case .deadlineExceeded, .timedOutInFlight:
+                        return TrafficManagerError.deadlineExceeded("a Redis call to \(endpoint)", deadline: timeout)
                     case .unavailable(let reason): return TrafficManagerError.cacheUnavailable(reason)
                     case .notRunning: return TrafficManagerError.notRunning("the Redis route cache")
                     case .overloaded: return TrafficManagerError.overloaded("the Redis connection to \(endpoint)", queueDepth: depth)

@@ -59,8 +59,8 @@ import Testing
         guard case .execute = machine.next(now: start, batch: &batch, jobs: &jobs) else { Issue.record("expected execute"); return }
         // The thread is stuck in the C call; the timer fires.
         let expired = machine.expire(now: start + .milliseconds(150))
-        #expect(expired.expired.map(\.id) == [1])
-        #expect(expired.failure == .deadlineExceeded)
+        #expect(expired.expired.map(\.0.id) == [1])
+        #expect(expired.expired.map(\.1) == [.timedOutInFlight])
         #expect(expired.next == start + .milliseconds(500))
         let completion = machine.completeBatch(now: start + .milliseconds(200))
         #expect(completion == .only([false, true]))
@@ -88,8 +88,8 @@ import Testing
         var machine = Machine(configuration: Self.configuration, now: start)
         _ = machine.enqueue(1, id: 1, deadline: start + .milliseconds(100), now: start)
         let expired = machine.expire(now: start + .milliseconds(100))
-        #expect(expired.expired.map(\.id) == [1])
-        #expect(expired.failure == .notRunning)
+        #expect(expired.expired.map(\.0.id) == [1])
+        #expect(expired.expired.map(\.1) == [.notRunning])
     }
 
     @Test func aFullQueueFailsFastAndAClosedOneRefuses() {

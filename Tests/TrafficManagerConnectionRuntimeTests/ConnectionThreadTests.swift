@@ -22,7 +22,7 @@ struct MockConnection: RuntimeConnection {
         return control.refuse.load(ordering: .relaxed) ? "connection refused" : nil
     }
 
-    mutating func execute(_ count: Int, command: (Int) -> Int, replies: inout [Int]) -> String? {
+    mutating func execute(_ count: Int, command: (Int) -> Int, replies: inout [Int], deadline: ContinuousClock.Instant) -> String? {
         control.batches.add(1, ordering: .relaxed)
         if control.hang.load(ordering: .relaxed) { control.released.wait() }
         for index in 0..<count { replies.append(command(index)) }
@@ -41,7 +41,7 @@ struct RuntimeFailure: Error, Equatable {
         let control = MockConnection.Control()
         let runtime = ConnectionThread<MockConnection>(
             configuration: .init(maximumQueueDepth: queueDepth, maximumBatchSize: 128, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(100)),
-            connectTimeout: .seconds(1), makeError: { RuntimeFailure(failure: $0) })
+            connectTimeout: .seconds(1), makeError: { failure, _ in RuntimeFailure(failure: failure) })
         runtime.start(name: "tm-test-runtime") { MockConnection(control: control) }
         return (runtime, control)
     }
@@ -85,7 +85,7 @@ struct RuntimeFailure: Error, Equatable {
         control.hang.store(true, ordering: .relaxed)
         let started = ContinuousClock.now
         let stuck = await #expect(throws: RuntimeFailure.self) { try await runtime.send(2, timeout: .milliseconds(200)) }
-        #expect(stuck == RuntimeFailure(failure: .deadlineExceeded))
+        #expect(stuck == RuntimeFailure(failure: .timedOutInFlight))
         // A call queued behind the stuck one fails at its own deadline.
         let queued = await #expect(throws: RuntimeFailure.self) { try await runtime.send(3, timeout: .milliseconds(300)) }
         #expect(queued == RuntimeFailure(failure: .deadlineExceeded))
@@ -137,7 +137,7 @@ struct RuntimeFailure: Error, Equatable {
     @Test func aRuntimeNeverStartedFailsCallsAsNotRunningAtTheirDeadline() async throws {
         let runtime = ConnectionThread<MockConnection>(
             configuration: .init(maximumQueueDepth: 10, maximumBatchSize: 10, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(10)),
-            connectTimeout: .seconds(1), makeError: { RuntimeFailure(failure: $0) })
+            connectTimeout: .seconds(1), makeError: { failure, _ in RuntimeFailure(failure: failure) })
         let error = await #expect(throws: RuntimeFailure.self) { try await runtime.send(1, timeout: .milliseconds(100)) }
         #expect(error == RuntimeFailure(failure: .notRunning))
         await runtime.close()

@@ -129,7 +129,7 @@ struct Simulation {
 
     private mutating func timer() {
         let result = machine.expire(now: now)
-        for request in result.expired { complete(request.id, "timed out") }
+        for (request, _) in result.expired { complete(request.id, "timed out") }
         if let earliest = machine.earliestDeadline, earliest <= now { violations.append("a request outlived its deadline after the timer") }
     }
 

@@ -23,7 +23,8 @@ struct EndToEndTests {
         func cache(_ name: String) -> RedisRouteCache {
             RedisRouteCache(
                 configuration: .init(
-                    endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), keyPrefix: "tm:e2e:\(schema):\(name):"))
+                    endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), commandTimeout: .seconds(2),
+                    keyPrefix: "tm:e2e:\(schema):\(name):"))
         }
         let (writerCache, readerCache) = (cache("writer"), cache("reader"))
         var configuration = try kafkaConfiguration(cluster)

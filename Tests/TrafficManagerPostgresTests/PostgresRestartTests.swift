@@ -55,7 +55,7 @@ struct PostgresRestartTests {
         let updated: RouteWriteResult
         do {
             updated = try await store.apply(command, idempotencyKey: key)
-        } catch TrafficManagerError.Code.storeUnavailable {
+        } catch let error as TrafficManagerError where error.code == .storeUnavailable || error.code == .outcomeUnknown {
             updated = try await store.apply(command, idempotencyKey: key)
         }
         #expect(updated.endpoint.revision == 2)

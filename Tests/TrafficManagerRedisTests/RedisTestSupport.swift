@@ -8,7 +8,8 @@ import TrafficManagerTestKit
 func makeTestCache(connections: Int = 1, port: Int = TestServices.redis.port) -> RedisRouteCache {
     RedisRouteCache(
         configuration: .init(
-            endpoint: .tcp(host: TestServices.redis.host, port: port), connectionCount: connections,
+            // A generous deadline: these tests share two cores with every other suite.
+            endpoint: .tcp(host: TestServices.redis.host, port: port), connectionCount: connections, commandTimeout: .seconds(2),
             keyPrefix: "tm:test:\(UUID().uuidString.prefix(8)):"))
 }
 

@@ -216,7 +216,7 @@ extension TrafficManagerError {
     public static func deadlineExceeded(_ operation: String, deadline: Duration, route: RouteID? = nil) -> Self {
         Self(
             code: .deadlineExceeded,
-            message: "\(operation) did not finish within its deadline of \(deadline); retry later",
+            message: "\(operation) did not finish within its deadline of \(deadline.formattedMilliseconds); retry later",
             route: route)
     }
 

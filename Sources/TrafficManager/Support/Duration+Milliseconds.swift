@@ -8,4 +8,7 @@ extension Duration {
     package var wholeMicroseconds: Int64 {
         components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
     }
+
+    /// `250 ms`, `5000 ms`: for messages.
+    package var formattedMilliseconds: String { "\(wholeMilliseconds) ms" }
 }

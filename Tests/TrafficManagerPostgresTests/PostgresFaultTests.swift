@@ -1,0 +1,154 @@
+import Foundation
+import Synchronization
+import Testing
+import TrafficManager
+import TrafficManagerTestKit
+@testable import TrafficManagerPostgres
+
+/// The PostgreSQL store behind a fault proxy: a path that freezes with its sockets open, and
+/// one that resets. Every call returns within its deadline plus max(10 %, 250 ms).
+@Suite(.serialized, .enabled(if: TestServices.postgres.shouldRun, postgresSkip))
+struct PostgresFaultTests {
+    static let timeout = Duration.seconds(1)
+    static let slack = Duration.milliseconds(250)
+
+    private func store(through proxy: FaultProxy, poolSize: Int = 2) async throws -> PostgresRouteStore {
+        var configuration = testConfiguration(schema: "tm_test_shared", poolSize: poolSize)
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
+        configuration.callTimeout = Self.timeout
+        configuration.connectTimeout = .seconds(2)
+        let store = PostgresRouteStore(configuration: configuration)
+        try await store.migrate()
+        return store
+    }
+
+    /// Runs lookups of `route` from `callers` tasks for `duration` while `during` runs.
+    private func load(_ store: PostgresRouteStore, _ route: RouteID, callers: Int, for duration: Duration, during: @Sendable () async throws -> Void)
+        async throws -> (longest: Duration, failed: [TrafficManagerError.Code: Int], succeeded: Int)
+    {
+        let stop = Flag()
+        return try await withThrowingTaskGroup(of: (Duration, [TrafficManagerError.Code: Int], Int).self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    var (longest, failed, succeeded) = (Duration.zero, [TrafficManagerError.Code: Int](), 0)
+                    while !stop.value.load(ordering: .relaxed) {
+                        let start = ContinuousClock.now
+                        do {
+                            _ = try await store.lookup(route)
+                            succeeded += 1
+                        } catch let error as TrafficManagerError {
+                            failed[error.code, default: 0] += 1
+                        }
+                        longest = max(longest, start.duration(to: .now))
+                    }
+                    return (longest, failed, succeeded)
+                }
+            }
+            try await during()
+            try await Task.sleep(for: duration)
+            stop.value.store(true, ordering: .relaxed)
+            return try await group.reduce(into: (Duration.zero, [:], 0)) { total, one in
+                total.0 = max(total.0, one.0)
+                total.1.merge(one.1, uniquingKeysWith: +)
+                total.2 += one.2
+            }
+        }
+    }
+
+    private func timeToService(_ store: PostgresRouteStore, _ route: RouteID) async throws -> Duration {
+        let start = ContinuousClock.now
+        while start.duration(to: .now) < .seconds(10) {
+            if (try? await store.lookup(route)) != nil { return start.duration(to: .now) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return .seconds(10)
+    }
+
+    @Test func aFrozenPathFailsEveryCallWithinItsDeadlineAndServiceReturnsOnceItThaws() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy)
+        let route = try UniqueNames.route()
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        let frozen = try await load(store, route, callers: 16, for: .milliseconds(2500)) {
+            try await Task.sleep(for: .milliseconds(300))
+            proxy.mode = .freeze
+        }
+        #expect(frozen.longest <= Self.timeout + Self.slack, "the longest call took \(frozen.longest)")
+        #expect(frozen.succeeded > 0)
+        #expect(frozen.failed[.deadlineExceeded, default: 0] > 0, "\(frozen.failed)")
+        proxy.mode = .pass
+        let back = try await timeToService(store, route)
+        #expect(back < .seconds(1), "service came back after \(back)")
+        await store.shutdown()
+    }
+
+    @Test func aWriteOnAFrozenPathIsOutcomeUnknownInTimeAndItsRetryAppliesOnce() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy, poolSize: 1)
+        let route = try UniqueNames.route()
+        let command = try RouteCommand(route: route, operation: .upsert(url: "http://a:1"))
+        let key = try IdempotencyKey("fault-\(UUID())")
+        proxy.mode = .freeze
+        let start = ContinuousClock.now
+        let error = await #expect(throws: TrafficManagerError.self) { try await store.apply(command, idempotencyKey: key) }
+        #expect(start.duration(to: .now) <= Self.timeout + Self.slack)
+        #expect(error?.code == .outcomeUnknown, "\(String(describing: error))")
+        proxy.mode = .pass
+        var result: RouteWriteResult?
+        for _ in 0..<100 where result == nil {
+            result = try? await store.apply(command, idempotencyKey: key)
+            if result == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(result?.endpoint.revision == 1)
+        #expect(try await store.lookup(route) == RouteLookup(url: "http://a:1", revision: 1))
+        await store.shutdown()
+    }
+
+    @Test func aResetPathFailsCallsFastAndServiceReturnsWithinASecond() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy)
+        let route = try UniqueNames.route()
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        let dropped = try await load(store, route, callers: 16, for: .seconds(1)) {
+            try await Task.sleep(for: .milliseconds(100))
+            proxy.mode = .drop
+        }
+        #expect(dropped.longest <= Self.timeout + Self.slack, "the longest call took \(dropped.longest)")
+        #expect(dropped.failed[.storeUnavailable, default: 0] > 0, "\(dropped.failed)")
+        proxy.mode = .pass
+        let back = try await timeToService(store, route)
+        #expect(back < .seconds(1), "service came back after \(back)")
+        await store.shutdown()
+    }
+
+    @Test func aLookupCancelledWhileQueuedLeavesAtOnce() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        var configuration = testConfiguration(schema: "tm_test_shared", poolSize: 1)
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
+        configuration.callTimeout = .seconds(10)
+        let store = PostgresRouteStore(configuration: configuration)
+        try await store.migrate()
+        proxy.mode = .freeze
+        let stuck = Task { try await store.lookup(try UniqueNames.route()) }
+        try await Task.sleep(for: .milliseconds(100))
+        let queued = Task { try await store.lookup(try UniqueNames.route()) }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        queued.cancel()
+        await #expect(throws: CancellationError.self) { try await queued.value }
+        stuck.cancel()
+        await #expect(throws: CancellationError.self) { try await stuck.value }
+        #expect(start.duration(to: .now) < .milliseconds(200))
+        proxy.mode = .pass
+        await store.shutdown()
+    }
+}
+
+/// A flag load loops poll.
+final class Flag: Sendable {
+    let value = Atomic(false)
+}
