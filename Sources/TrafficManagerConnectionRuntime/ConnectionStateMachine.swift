@@ -10,16 +10,22 @@
 ///
 /// Each request is completed exactly once — by the thread with its reply, or by the machine
 /// with a ``Failure`` — and whoever takes it out of the machine owns that completion.
-package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> where Instant.Duration == Duration {
+public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> where Instant.Duration == Duration {
     /// A queued or in-flight request.
-    package struct Request {
-        package let id: UInt64
-        package let payload: Payload
-        package let deadline: Instant
+    public struct Request {
+        public let id: UInt64
+        public let payload: Payload
+        public let deadline: Instant
+
+        @usableFromInline init(id: UInt64, payload: Payload, deadline: Instant) {
+            self.id = id
+            self.payload = payload
+            self.deadline = deadline
+        }
     }
 
     /// Why the machine completed a request itself.
-    package enum Failure: Equatable, Sendable {
+    public enum Failure: Equatable, Sendable {
         /// Its deadline passed before it was sent.
         case deadlineExceeded
         /// Its deadline passed after it was sent: the server may have acted on it.
@@ -35,17 +41,17 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// Limits and back-off.
-    package struct Configuration: Sendable {
+    public struct Configuration: Sendable {
         /// Requests that may wait at once; more fail with ``Failure/overloaded``.
-        package var maximumQueueDepth: Int
+        public var maximumQueueDepth: Int
         /// Requests sent together at most.
-        package var maximumBatchSize: Int
+        public var maximumBatchSize: Int
         /// The first wait after a failed connection attempt.
-        package var initialBackOff: Duration
+        public var initialBackOff: Duration
         /// The longest wait between attempts.
-        package var maximumBackOff: Duration
+        public var maximumBackOff: Duration
 
-        package init(maximumQueueDepth: Int, maximumBatchSize: Int, initialBackOff: Duration, maximumBackOff: Duration) {
+        @inlinable public init(maximumQueueDepth: Int, maximumBatchSize: Int, initialBackOff: Duration, maximumBackOff: Duration) {
             self.maximumQueueDepth = maximumQueueDepth
             self.maximumBatchSize = maximumBatchSize
             self.initialBackOff = initialBackOff
@@ -54,7 +60,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// What the owning thread does next.
-    package enum ThreadAction {
+    public enum ThreadAction {
         /// Run the executor jobs now in the `jobs` buffer.
         case runJobs
         /// Complete these requests with `failure`.
@@ -74,7 +80,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// What a caller does after ``enqueue(_:deadline:now:)``.
-    package enum EnqueueAction {
+    public enum EnqueueAction {
         /// Nothing: the thread will see the request.
         case none
         /// Wake the thread.
@@ -84,14 +90,14 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// Which requests of a finished batch the thread still completes.
-    package enum BatchCompletion: Equatable {
+    public enum BatchCompletion: Equatable {
         /// All of them.
         case all
         /// Those whose flag is `true`; the others were completed already (timed out or cancelled).
         case only([Bool])
     }
 
-    private enum Link: Equatable {
+    @usableFromInline enum Link: Equatable {
         case disconnected(retryAt: Instant)
         case connecting
         case connected
@@ -99,22 +105,29 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
         case broken
     }
 
-    private let configuration: Configuration
-    private var queue: [Request] = []
-    private var jobs: [Job] = []
+    @usableFromInline let configuration: Configuration
+    @usableFromInline var queue: [Request] = []
+    @usableFromInline var jobs: [Job] = []
     /// The batch being executed; `nil` marks a request completed by someone else.
-    private var inFlight: [Request?] = []
-    private var executing = false
-    private var waiting = false
-    private var started = false
-    private var closing = false
-    private var stopped = false
-    private var link: Link
-    private var backOff: Duration
-    private var lastError = "not connected yet"
-    private var jobsFirst = true
+    /// The batch being executed: the same buffer the thread reads (shared, never mutated here),
+    /// and which of its requests were completed by someone else (timed out or cancelled).
+    @usableFromInline var inFlight: [Request] = []
+    @usableFromInline var inFlightDone: [Bool] = []
+    @usableFromInline var inFlightDoneCount = 0
+    /// No later than the earliest deadline in `queue` (`nil` when it is empty), so that
+    /// `next(now:)` looks for expired requests only when one may be there.
+    @usableFromInline var earliestQueued: Instant?
+    @usableFromInline var executing = false
+    @usableFromInline var waiting = false
+    @usableFromInline var started = false
+    @usableFromInline var closing = false
+    @usableFromInline var stopped = false
+    @usableFromInline var link: Link
+    @usableFromInline var backOff: Duration
+    @usableFromInline var lastError = "not connected yet"
+    @usableFromInline var jobsFirst = true
 
-    package init(configuration: Configuration, now: Instant) {
+    @inlinable public init(configuration: Configuration, now: Instant) {
         self.configuration = configuration
         link = .disconnected(retryAt: now)
         backOff = configuration.initialBackOff
@@ -123,17 +136,18 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     // MARK: Callers
 
     /// Queues a request that must complete by `deadline`; `id` is the caller's, unique.
-    package mutating func enqueue(_ payload: Payload, id: UInt64, deadline: Instant, now: Instant) -> EnqueueAction {
+    @inlinable public mutating func enqueue(_ payload: Payload, id: UInt64, deadline: Instant, now: Instant) -> EnqueueAction {
         if closing || stopped { return .fail(.notRunning) }
         if deadline <= now { return .fail(started ? .deadlineExceeded : .notRunning) }
         if queue.count >= configuration.maximumQueueDepth { return .fail(.overloaded) }
         queue.append(Request(id: id, payload: payload, deadline: deadline))
+        earliestQueued = min(earliestQueued ?? deadline, deadline)
         return takeWaitingThread() ? .wake : .none
     }
 
     /// Queues an executor job; `false` when no thread runs (not started yet, or stopped) and
     /// the job must run elsewhere. Sets `wake` when the thread must be woken.
-    package mutating func enqueueJob(_ job: Job) -> (accepted: Bool, wake: Bool) {
+    @inlinable public mutating func enqueueJob(_ job: Job) -> (accepted: Bool, wake: Bool) {
         if stopped || !started { return (false, false) }
         jobs.append(job)
         return (true, takeWaitingThread())
@@ -142,47 +156,49 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     /// The caller of request `id` was cancelled: the request, when it is still queued or in
     /// flight, for the caller to complete with ``Failure/cancelled``. A queued request is never
     /// sent; an in-flight one runs on, and its reply is dropped.
-    package mutating func cancel(_ id: UInt64) -> Request? {
+    @inlinable public mutating func cancel(_ id: UInt64) -> Request? {
         if let index = queue.firstIndex(where: { $0.id == id }) { return queue.remove(at: index) }
-        if let index = inFlight.firstIndex(where: { $0?.id == id }), let request = inFlight[index] {
-            inFlight[index] = nil
-            return request
+        if let index = inFlight.firstIndex(where: { $0.id == id }), !inFlightDone[index] {
+            inFlightDone[index] = true
+            inFlightDoneCount += 1
+            return inFlight[index]
         }
         return nil
     }
 
     /// The thread has started: requests queued before it now go out; ones that time out
     /// from now on fail as ``Failure/deadlineExceeded`` rather than ``Failure/notRunning``.
-    package mutating func start() {
+    @inlinable public mutating func start() {
         started = true
     }
 
     /// Stop accepting requests; the thread finishes what is queued, then stops.
     /// - Returns: whether the thread must be woken.
-    package mutating func close() -> Bool {
+    @inlinable public mutating func close() -> Bool {
         closing = true
         return takeWaitingThread()
     }
 
     /// Closes a machine whose thread never started: the queued requests, for the caller to
     /// fail with ``Failure/notRunning``.
-    package mutating func closeWithoutThread() -> [Request] {
+    @inlinable public mutating func closeWithoutThread() -> [Request] {
         precondition(!started, "the thread has started: use close()")
         closing = true
         stopped = true
         var failed: [Request] = []
         swap(&failed, &queue)
+        earliestQueued = nil
         return failed
     }
 
     /// Whether the thread has stopped.
-    package var isStopped: Bool { stopped }
+    @inlinable public var isStopped: Bool { stopped }
 
     /// Executor jobs queued now.
-    package var jobCount: Int { jobs.count }
+    @inlinable public var jobCount: Int { jobs.count }
 
     /// Requests queued now (for metrics).
-    package var queueDepth: Int { queue.count }
+    @inlinable public var queueDepth: Int { queue.count }
 
     // MARK: Timer
 
@@ -191,7 +207,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     /// an in-flight one is marked done (``Failure/timedOutInFlight``) and the connection is
     /// discarded when the thread is back, since its replies would be out of step. Also returns
     /// the earliest deadline still pending, for the timer's next wake.
-    package mutating func expire(now: Instant) -> (expired: [(Request, Failure)], next: Instant?) {
+    @inlinable public mutating func expire(now: Instant) -> (expired: [(Request, Failure)], next: Instant?) {
         var expired: [(Request, Failure)] = []
         let queuedFailure: Failure = started ? .deadlineExceeded : .notRunning
         var next: Instant?
@@ -201,12 +217,14 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
                 if request.deadline <= now { expired.append((request, queuedFailure)) } else { kept.append(request) }
             }
             queue = kept
+            earliestQueued = queue.lazy.map(\.deadline).min()
         }
-        for index in inFlight.indices {
-            guard let request = inFlight[index] else { continue }
+        for index in inFlight.indices where !inFlightDone[index] {
+            let request = inFlight[index]
             if request.deadline <= now {
                 expired.append((request, .timedOutInFlight))
-                inFlight[index] = nil
+                inFlightDone[index] = true
+                inFlightDoneCount += 1
                 if link == .connected { link = .broken }
             } else {
                 next = min(next ?? request.deadline, request.deadline)
@@ -217,10 +235,12 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// The earliest deadline pending, queued or in flight.
-    package var earliestDeadline: Instant? {
+    @inlinable public var earliestDeadline: Instant? {
         var earliest: Instant?
         for request in queue { earliest = min(earliest ?? request.deadline, request.deadline) }
-        for case let request? in inFlight { earliest = min(earliest ?? request.deadline, request.deadline) }
+        for index in inFlight.indices where !inFlightDone[index] {
+            earliest = min(earliest ?? inFlight[index].deadline, inFlight[index].deadline)
+        }
         return earliest
     }
 
@@ -231,7 +251,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     /// `batch` and `jobs` are the thread's buffers, empty on entry: ``ThreadAction/execute``
     /// and ``ThreadAction/runJobs`` swap the work into them, and the machine keeps the emptied
     /// buffers, so a busy connection allocates nothing per batch.
-    package mutating func next(now: Instant, batch: inout [Request], jobs taken: inout [Job]) -> ThreadAction {
+    @inlinable public mutating func next(now: Instant, batch: inout [Request], jobs taken: inout [Job]) -> ThreadAction {
         precondition(!executing, "next(now:) while a batch is out: report completeBatch first")
         precondition(batch.isEmpty && taken.isEmpty, "the thread's buffers must be empty")
         waiting = false
@@ -242,14 +262,15 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
             return .runJobs
         }
         jobsFirst = true
-        if queue.contains(where: { $0.deadline <= now }) {
+        if let earliest = earliestQueued, earliest <= now {
             var expired: [Request] = []
             queue.removeAll { request in
                 guard request.deadline <= now else { return false }
                 expired.append(request)
                 return true
             }
-            return .fail(expired, .deadlineExceeded)
+            earliestQueued = queue.lazy.map(\.deadline).min()
+            if !expired.isEmpty { return .fail(expired, .deadlineExceeded) }
         }
         if link == .broken {
             link = .disconnected(retryAt: now)
@@ -260,12 +281,16 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
             case .connected:
                 if queue.count <= configuration.maximumBatchSize {
                     swap(&batch, &queue)
+                    earliestQueued = nil
                 } else {
                     batch.append(contentsOf: queue.prefix(configuration.maximumBatchSize))
                     queue.removeFirst(configuration.maximumBatchSize)
                 }
-                inFlight.removeAll(keepingCapacity: true)
-                for request in batch { inFlight.append(request) }
+                // Share the thread's buffer: no copy of any request.
+                inFlight = batch
+                inFlightDone.removeAll(keepingCapacity: true)
+                inFlightDone.append(contentsOf: repeatElement(false, count: batch.count))
+                inFlightDoneCount = 0
                 executing = true
                 return .execute
             case .disconnected(let retryAt) where now >= retryAt:
@@ -275,6 +300,7 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
                 // Between attempts, fail at once rather than wait on a server that is down.
                 var failed: [Request] = []
                 swap(&failed, &queue)
+                earliestQueued = nil
                 return .fail(failed, .unavailable(lastError))
             case .connecting, .broken:
                 preconditionFailure("unreachable: connecting and broken are handled before")
@@ -289,13 +315,13 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     }
 
     /// The connection attempt succeeded.
-    package mutating func connectSucceeded(now: Instant) {
+    @inlinable public mutating func connectSucceeded(now: Instant) {
         link = .connected
         backOff = configuration.initialBackOff
     }
 
     /// The connection attempt failed with `error`: wait before the next one, longer each time.
-    package mutating func connectFailed(_ error: String, now: Instant) {
+    @inlinable public mutating func connectFailed(_ error: String, now: Instant) {
         lastError = error
         link = .disconnected(retryAt: now.advanced(by: backOff))
         backOff = min(backOff * 2, configuration.maximumBackOff)
@@ -304,18 +330,19 @@ package struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> wh
     /// The batch from ``ThreadAction/execute(_:)`` is done; which replies the thread still
     /// delivers. `connectionLost` (with the reason) frees the connection: the next attempt is
     /// due at once.
-    package mutating func completeBatch(connectionLost reason: String? = nil, now: Instant) -> BatchCompletion {
+    @inlinable public mutating func completeBatch(connectionLost reason: String? = nil, now: Instant) -> BatchCompletion {
         executing = false
         if let reason {
             lastError = reason
             link = .disconnected(retryAt: now)
         }
-        defer { inFlight.removeAll(keepingCapacity: true) }
-        if inFlight.allSatisfy({ $0 != nil }) { return .all }
-        return .only(inFlight.map { $0 != nil })
+        // Drop the shared buffer, so the thread's copy is unique again when it empties it.
+        inFlight = []
+        if inFlightDoneCount == 0 { return .all }
+        return .only(inFlightDone.map { !$0 })
     }
 
-    private mutating func takeWaitingThread() -> Bool {
+    @inlinable mutating func takeWaitingThread() -> Bool {
         guard waiting else { return false }
         waiting = false
         return true

@@ -19,34 +19,43 @@ import TrafficManager
 // Unchecked sendability is safe: the mutable state lives in `state` (a `Locked`) and `ids` (an
 // `Atomic`); `timer` is only scheduled, which Dispatch allows from any thread; the connection
 // itself is a local of the owning thread.
-package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor, @unchecked Sendable {
+public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor, @unchecked Sendable {
     /// A queued command and its caller.
-    package struct Pending {
-        let command: Connection.Command
-        let continuation: CheckedContinuation<Connection.Reply, any Error>
+    public struct Pending {
+        @usableFromInline let command: Connection.Command
+        @usableFromInline let continuation: CheckedContinuation<Connection.Reply, any Error>
+
+        @usableFromInline init(command: Connection.Command, continuation: CheckedContinuation<Connection.Reply, any Error>) {
+            self.command = command
+            self.continuation = continuation
+        }
     }
 
-    package typealias Machine = ConnectionStateMachine<Pending, UnownedJob, ContinuousClock.Instant>
+    public typealias Machine = ConnectionStateMachine<Pending, UnownedJob, ContinuousClock.Instant>
 
-    private struct State {
-        var machine: Machine
-        var armedAt: ContinuousClock.Instant?
-        var threadStarted = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    @usableFromInline struct State {
+        @usableFromInline var machine: Machine
+        @usableFromInline var armedAt: ContinuousClock.Instant?
+        @usableFromInline var threadStarted = false
+        @usableFromInline var stopWaiters: [CheckedContinuation<Void, Never>] = []
+
+        @usableFromInline init(machine: Machine) {
+            self.machine = machine
+        }
     }
 
-    private let state: Locked<State>
-    private let wakeUp = DispatchSemaphore(value: 0)
-    private let timer: any DispatchSourceTimer
-    private let ids = Atomic<UInt64>(0)
-    private let connectTimeout: Duration
-    private let makeError: @Sendable (Machine.Failure, Connection.Command) -> any Error
+    @usableFromInline let state: Locked<State>
+    @usableFromInline let wakeUp = DispatchSemaphore(value: 0)
+    @usableFromInline let timer: any DispatchSourceTimer
+    @usableFromInline let ids = Atomic<UInt64>(0)
+    @usableFromInline let connectTimeout: Duration
+    @usableFromInline let makeError: @Sendable (Machine.Failure, Connection.Command) -> any Error
 
     /// Creates the runtime; ``start(name:connection:)`` starts its thread.
     ///
     /// - Parameter makeError: the error a caller of a command gets for each failure the
     ///   machine decides (``Machine/Failure/cancelled`` always becomes `CancellationError`).
-    package init(
+    @inlinable public init(
         configuration: Machine.Configuration, connectTimeout: Duration,
         makeError: @escaping @Sendable (Machine.Failure, Connection.Command) -> any Error
     ) {
@@ -64,13 +73,19 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     }
 
     /// Starts the thread, which makes and owns the connection.
-    package func start(name: String, connection makeConnection: @escaping @Sendable () -> Connection) {
+    @inlinable public func start(name: String, connection makeConnection: @escaping @Sendable () -> Connection) {
         let first = state.withLock { state -> Bool in
             defer { state.threadStarted = true }
             return !state.threadStarted && !state.machine.isStopped
         }
         guard first else { return }
         let thread = Thread { [self] in
+            // A write to a connection the peer reset raises SIGPIPE in the writing thread, whose
+            // default action ends the process; blocked here, the write fails with EPIPE instead.
+            var pipe = sigset_t()
+            sigemptyset(&pipe)
+            sigaddset(&pipe, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipe, nil)
             var connection = makeConnection()
             serve(&connection)
         }
@@ -81,14 +96,14 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     /// Sends `command` and returns its reply, or throws within `timeout`.
     ///
     /// - Throws: what `makeError` makes of the machine's failure, or `CancellationError`.
-    package func send(_ command: Connection.Command, timeout: Duration) async throws -> Connection.Reply {
+    @inlinable public func send(_ command: Connection.Command, timeout: Duration) async throws -> Connection.Reply {
         try await send(command, deadline: .now + timeout)
     }
 
     /// Sends `command` and returns its reply, or throws by `deadline`.
     ///
     /// - Throws: what `makeError` makes of the machine's failure, or `CancellationError`.
-    package func send(_ command: Connection.Command, deadline: ContinuousClock.Instant) async throws -> Connection.Reply {
+    @inlinable public func send(_ command: Connection.Command, deadline: ContinuousClock.Instant) async throws -> Connection.Reply {
         let id = ids.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection.Reply, any Error>) in
@@ -118,7 +133,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
 
     /// Stops accepting commands, lets the thread finish what is queued (each within its
     /// deadline), and returns when the thread has stopped and freed the connection.
-    package func close() async {
+    @inlinable public func close() async {
         await withCheckedContinuation { (stopped: CheckedContinuation<Void, Never>) in
             let (wake, abandoned, done) = state.withLock { state -> (Bool, [Machine.Request], Bool) in
                 if state.machine.isStopped { return (false, [], true) }
@@ -135,11 +150,11 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     }
 
     /// Requests queued now.
-    package var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
+    @inlinable public var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
 
     // MARK: TaskExecutor
 
-    package func enqueue(_ job: consuming ExecutorJob) {
+    @inlinable public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let (accepted, wake) = state.withLock { $0.machine.enqueueJob(job) }
         if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
@@ -147,14 +162,14 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
     }
 
     /// The runtime whose thread is the current thread, if any.
-    package static var current: ConnectionThread? {
+    @inlinable public static var current: ConnectionThread? {
         guard let pointer = pthread_getspecific(currentThreadKey) else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? ConnectionThread
     }
 
     // MARK: The owning thread
 
-    private func serve(_ connection: inout Connection) {
+    @inlinable func serve(_ connection: inout Connection) {
         // The thread's closure holds `self`, so the unretained pointer stays valid while it runs.
         pthread_setspecific(currentThreadKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         let executor = asUnownedTaskExecutor()
@@ -201,7 +216,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
         for waiter in waiters { waiter.resume() }
     }
 
-    private func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
+    @inlinable func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
         for index in batch.indices {
             if case .only(let owned) = completion, !owned[index] { continue }
             if index < replies.count {
@@ -214,7 +229,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
 
     // MARK: Timer
 
-    private func timerFired() {
+    @inlinable func timerFired() {
         let now = ContinuousClock.now
         let expired = state.withLock { state -> [(Machine.Request, Machine.Failure)] in
             let result = state.machine.expire(now: now)
@@ -225,15 +240,15 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
         for (request, failure) in expired { fail(request, failure) }
     }
 
-    private func fail(_ request: Machine.Request, _ failure: Machine.Failure) {
+    @inlinable func fail(_ request: Machine.Request, _ failure: Machine.Failure) {
         request.payload.continuation.resume(throwing: error(failure, request.payload.command))
     }
 
-    private func error(_ failure: Machine.Failure, _ command: Connection.Command) -> any Error {
+    @inlinable func error(_ failure: Machine.Failure, _ command: Connection.Command) -> any Error {
         failure == .cancelled ? CancellationError() : makeError(failure, command)
     }
 
-    private static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {
+    @inlinable static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {
         let delay = max(.zero, now.duration(to: instant))
         let (seconds, attoseconds) = delay.components
         return .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
@@ -241,7 +256,7 @@ package final class ConnectionThread<Connection: RuntimeConnection>: TaskExecuto
 }
 
 /// The thread-local slot naming the runtime a thread belongs to.
-private let currentThreadKey: pthread_key_t = {
+@usableFromInline let currentThreadKey: pthread_key_t = {
     var key = pthread_key_t()
     pthread_key_create(&key, nil)
     return key

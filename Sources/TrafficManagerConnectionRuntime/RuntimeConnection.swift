@@ -1,6 +1,6 @@
 /// A connection to a server, as the runtime drives it: every method runs on the connection's
 /// own thread, and may block.
-package protocol RuntimeConnection {
+public protocol RuntimeConnection: SendableMetatype {
     /// What a caller asks.
     associatedtype Command: Sendable
     /// What the server answers to one command.

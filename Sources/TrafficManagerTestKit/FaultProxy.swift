@@ -34,7 +34,40 @@ public final class FaultProxy: Sendable {
     public let port: Int
     private let upstreamPort: Int
     private let listener: Int32
-    private let state = Locked<(mode: Mode, sockets: Set<Int32>, closed: Bool)>((.pass, [], false))
+    private let state = Locked<(mode: Mode, links: [ObjectIdentifier: Link], closed: Bool)>((.pass, [:], false))
+
+    /// One proxied connection: its two sockets, closed by the last of its two pump threads,
+    /// so that no thread ever uses a descriptor number the system has handed out again.
+    private final class Link: Sendable {
+        let client: Int32
+        let upstream: Int32
+        let pumpsLeft = Locked(2)
+
+        init(client: Int32, upstream: Int32) {
+            self.client = client
+            self.upstream = upstream
+        }
+
+        /// Wakes both pumps; with `reset`, the sockets send RST when they close.
+        func stop(reset: Bool) {
+            if reset {
+                for socket in [client, upstream] { FaultProxy.setLingerZero(socket) }
+            }
+            shutdown(client, Int32(SHUT_RDWR))
+            shutdown(upstream, Int32(SHUT_RDWR))
+        }
+
+        func pumpFinished() {
+            let last = pumpsLeft.withLock { left -> Bool in
+                left -= 1
+                return left == 0
+            }
+            if last {
+                Glibc.close(client)
+                Glibc.close(upstream)
+            }
+        }
+    }
 
     /// Starts a proxy to `127.0.0.1:upstreamPort`.
     public init(upstreamPort: Int) throws {
@@ -63,30 +96,30 @@ public final class FaultProxy: Sendable {
     public var mode: Mode {
         get { state.withLock { $0.mode } }
         set {
-            let reset = state.withLock { state -> Set<Int32> in
+            let reset = state.withLock { state -> [Link] in
                 state.mode = newValue
-                return newValue == .drop ? state.sockets : []
+                return newValue == .drop ? Array(state.links.values) : []
             }
-            for socket in reset { Self.reset(socket) }
+            for link in reset { link.stop(reset: true) }
         }
     }
 
-    /// Closes the listener and every connection.
+    /// Stops listening and resets every connection.
     public func close() {
-        let sockets = state.withLock { state -> Set<Int32> in
+        let links = state.withLock { state -> [Link] in
             state.closed = true
-            return state.sockets
+            return Array(state.links.values)
         }
+        // The accept thread closes the listener once it sees it shut down.
         shutdown(listener, Int32(SHUT_RDWR))
-        Glibc.close(listener)
-        for socket in sockets { Self.reset(socket) }
+        for link in links { link.stop(reset: true) }
     }
 
     private func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if state.withLock({ $0.closed }) { return }
+                if state.withLock({ $0.closed }) { break }
                 continue
             }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -94,22 +127,30 @@ public final class FaultProxy: Sendable {
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
+            let link = Link(client: client, upstream: upstream)
             let accepted = state.withLock { state -> Bool in
                 guard connected == 0, !state.closed, state.mode != .drop else { return false }
-                state.sockets.formUnion([client, upstream])
+                state.links[ObjectIdentifier(link)] = link
                 return true
             }
             guard accepted else {
-                Self.reset(client)
-                Self.reset(upstream)
+                Self.setLingerZero(client)
+                Glibc.close(client)
+                Glibc.close(upstream)
                 continue
             }
             for (from, to) in [(client, upstream), (upstream, client)] {
-                let pump = Thread { [self] in self.pump(from: from, to: to) }
+                let pump = Thread { [self] in
+                    self.pump(from: from, to: to)
+                    link.stop(reset: state.withLock { $0.mode == .drop })
+                    state.withLock { _ = $0.links.removeValue(forKey: ObjectIdentifier(link)) }
+                    link.pumpFinished()
+                }
                 pump.name = "tm-fault-proxy-pump"
                 pump.start()
             }
         }
+        Glibc.close(listener)
     }
 
     /// Copies bytes from one socket to the other, as the mode says, until either side closes.
@@ -118,37 +159,30 @@ public final class FaultProxy: Sendable {
         var descriptor = pollfd(fd: from, events: Int16(POLLIN), revents: 0)
         while true {
             let mode = state.withLock { $0.mode }
-            if mode == .drop || !state.withLock({ $0.sockets.contains(from) }) { break }
+            if mode == .drop { return }
             if mode == .freeze {
                 usleep(20_000)
                 continue
             }
-            guard poll(&descriptor, 1, 20) >= 0 else { break }
+            guard poll(&descriptor, 1, 20) >= 0 else { return }
             guard descriptor.revents != 0 else { continue }
             // The mode may have changed while polling: a frozen path must not let this through.
             if state.withLock({ $0.mode }) == .freeze { continue }
             let count = read(from, &buffer, buffer.count)
-            if count <= 0 { break }
+            if count <= 0 { return }
             if case .delay(let delay) = mode { usleep(UInt32(max(0, delay.wholeMicroseconds))) }
             var sent = 0
             while sent < count {
-                let written = buffer.withUnsafeBytes { write(to, $0.baseAddress! + sent, count - sent) }
-                if written <= 0 { break }
+                let written = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
+                if written <= 0 { return }
                 sent += written
             }
         }
-        let closed = state.withLock { state -> [Int32] in
-            let pair = [from, to].filter { state.sockets.contains($0) }
-            state.sockets.subtract(pair)
-            return pair
-        }
-        for socket in closed { Self.reset(socket) }
     }
 
-    private static func reset(_ socket: Int32) {
+    fileprivate static func setLingerZero(_ socket: Int32) {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-        Glibc.close(socket)
     }
 
     private static func loopback(port: Int) -> sockaddr_in {
