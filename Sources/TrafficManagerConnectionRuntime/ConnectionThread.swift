@@ -193,7 +193,8 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             case .execute:
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now
                 let lost = connection.execute(
-                    batch.count, command: { batch[$0].payload.command }, replies: &replies, deadline: deadline)
+                    batch.count, command: { index in batch.withUnsafeBufferPointer { $0[index].payload.command } },
+                    replies: &replies, deadline: deadline)
                 if lost != nil { connection.disconnect() }
                 let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: .now) }
                 deliver(batch, replies, completion, lost: lost)
@@ -217,12 +218,15 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     }
 
     @inlinable func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
-        for index in batch.indices {
-            if case .only(let owned) = completion, !owned[index] { continue }
-            if index < replies.count {
-                batch[index].payload.continuation.resume(returning: replies[index])
-            } else {
-                fail(batch[index], .unavailable(lost ?? "the connection gave no reply"))
+        // Through the buffer, so each request is borrowed rather than copied.
+        batch.withUnsafeBufferPointer { requests in
+            for index in requests.indices {
+                if case .only(let owned) = completion, !owned[index] { continue }
+                if index < replies.count {
+                    requests[index].payload.continuation.resume(returning: replies[index])
+                } else {
+                    fail(requests[index], .unavailable(lost ?? "the connection gave no reply"))
+                }
             }
         }
     }
