@@ -321,9 +321,13 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
     }
 
     /// The connection attempt failed with `error`: wait before the next one, longer each time.
-    @inlinable public mutating func connectFailed(_ error: String, now: Instant) {
+    ///
+    /// The wait is the current back-off (`initialBackOff`, doubling up to `maximumBackOff`)
+    /// times `jitter` (the caller draws it from 0.5...1), so that connections and processes
+    /// that lost a server together do not all try again at the same instant.
+    @inlinable public mutating func connectFailed(_ error: String, now: Instant, jitter: Double = 1) {
         lastError = error
-        link = .disconnected(retryAt: now.advanced(by: backOff))
+        link = .disconnected(retryAt: now.advanced(by: backOff * min(1, max(0, jitter))))
         backOff = min(backOff * 2, configuration.maximumBackOff)
     }
 

@@ -188,7 +188,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             case .connect:
                 let failure = connection.connect(deadline: .now + connectTimeout)
                 state.withLock { state in
-                    if let failure { state.machine.connectFailed(failure, now: .now) } else { state.machine.connectSucceeded(now: .now) }
+                    if let failure { state.machine.connectFailed(failure, now: .now, jitter: .random(in: 0.5...1)) } else { state.machine.connectSucceeded(now: .now) }
                 }
             case .execute:
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now

@@ -99,6 +99,9 @@ struct PostgresConnection: RuntimeConnection {
         return results.map { $0 ?? .failure(lost) }
     }
 
+    /// The connection's socket, or -1; for tests.
+    var socketDescriptor: Int32 { connection.map { PQsocket($0) } ?? -1 }
+
     mutating func disconnect() {
         if let connection { PQfinish(connection) }
         connection = nil

@@ -58,8 +58,9 @@ extension PostgresRouteStore {
         /// How many times a write that hit a serialization failure or deadlock is retried.
         /// Default 3.
         public var serializationRetries: Int
-        /// How reconnection backs off. Default 50 ms, doubling up to 500 ms, so service returns
-        /// within about half a second of the server.
+        /// How reconnection backs off: each failed attempt waits this step times a random 0.5–1,
+        /// the step doubling from `initial` to `maximum`. Default 50 ms up to 500 ms, so service
+        /// returns within about half a second of the server, however long it was away.
         public var reconnectBackOff: ReconnectBackOff
 
         /// Creates a configuration.

@@ -76,7 +76,13 @@ struct RedisConnection: RuntimeConnection {
             return .failure(Reason(text: Self.errorText(context)))
         }
         redisSetTimeout(context, Self.timeval(configuration.commandTimeout))
-        if case .tcp = configuration.endpoint { redisEnableKeepAlive(context) }
+        if case .tcp = configuration.endpoint {
+            // Keepalive probes, and tcp_user_timeout: the kernel closes a connection whose peer
+            // stopped acknowledging, even while nothing is being read.
+            redisEnableKeepAlive(context)
+            var milliseconds = UInt32(clamping: configuration.tcpUserTimeout.wholeMilliseconds)
+            setsockopt(context.pointee.fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &milliseconds, socklen_t(MemoryLayout<UInt32>.size))
+        }
         var setup: [[String]] = []
         if let password = configuration.password { setup.append(["AUTH", password]) }
         if configuration.database != 0 { setup.append(["SELECT", String(configuration.database)]) }
@@ -101,6 +107,9 @@ struct RedisConnection: RuntimeConnection {
         }
         return .success(context)
     }
+
+    /// The connection's socket, or -1; for tests.
+    var socketDescriptor: Int32 { context?.pointee.fd ?? -1 }
 
     mutating func disconnect() {
         if let context { redisFree(context) }

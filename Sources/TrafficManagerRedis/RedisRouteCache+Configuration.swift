@@ -26,12 +26,17 @@ extension RedisRouteCache {
         /// included. Past it the call fails with ``TrafficManagerError/Code/deadlineExceeded``;
         /// a connection whose reply is that late is dropped. Default 250 ms.
         public var commandTimeout: Duration
+        /// TCP keepalive and `TCP_USER_TIMEOUT`: a connection whose peer stops acknowledging
+        /// is closed by the kernel after this long. Default 10 s.
+        public var tcpUserTimeout: Duration
         /// Calls that may wait for one connection at once; more fail at once with
         /// ``TrafficManagerError/Code/overloaded``. Default 10,000.
         public var maximumQueueDepth: Int
         /// Put before every key. Default `"tm:route:"`.
         public var keyPrefix: String
-        /// How reconnection backs off. Default 50 ms, doubling up to 2 s.
+        /// How reconnection backs off: each failed attempt waits this step times a random 0.5–1,
+        /// the step doubling from `initial` to `maximum`. Default 50 ms up to 500 ms, so service
+        /// returns within about half a second of the server, however long it was away.
         public var reconnectBackOff: ReconnectBackOff
 
         /// Creates a configuration.
@@ -43,10 +48,12 @@ extension RedisRouteCache {
             connectTimeout: Duration = .seconds(1),
             commandTimeout: Duration = .milliseconds(250),
             keyPrefix: String = "tm:route:",
-            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .seconds(2)),
-            maximumQueueDepth: Int = 10_000
+            reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .milliseconds(500)),
+            maximumQueueDepth: Int = 10_000,
+            tcpUserTimeout: Duration = .seconds(10)
         ) {
             self.maximumQueueDepth = maximumQueueDepth
+            self.tcpUserTimeout = tcpUserTimeout
             self.endpoint = endpoint
             self.password = password
             self.database = database
@@ -82,6 +89,7 @@ extension RedisRouteCache.Configuration: CustomStringConvertible, CustomDebugStr
                 ("endpoint", endpoint), ("password", RedactedFields.secret(password) as Any), ("database", database),
                 ("connectionCount", connectionCount), ("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout),
                 ("keyPrefix", keyPrefix), ("reconnectBackOff", reconnectBackOff), ("maximumQueueDepth", maximumQueueDepth),
+                ("tcpUserTimeout", tcpUserTimeout),
             ])
     }
 }

@@ -113,6 +113,28 @@ import Testing
         }
     }
 
+    @Test func theBackOffIsJitteredWithinHalfToAllOfItsStep() {
+        let start = ContinuousClock.now
+        var machine = Machine(configuration: Self.configuration, now: start)
+        machine.start()
+        var batch: [Machine.Request] = [], jobs: [Int] = []
+        _ = machine.enqueue(1, id: 1, deadline: start + .seconds(1), now: start)
+        guard case .connect = machine.next(now: start, batch: &batch, jobs: &jobs) else { Issue.record("expected connect"); return }
+        machine.connectFailed("refused", now: start, jitter: 0.5)
+        _ = machine.next(now: start, batch: &batch, jobs: &jobs)
+        // The first wait is 10 ms; jittered to half, an attempt is due after 5 ms, not before.
+        _ = machine.enqueue(2, id: 2, deadline: start + .seconds(1), now: start + .milliseconds(4))
+        guard case .fail = machine.next(now: start + .milliseconds(4), batch: &batch, jobs: &jobs) else {
+            Issue.record("an attempt came before the jittered wait")
+            return
+        }
+        _ = machine.enqueue(3, id: 3, deadline: start + .seconds(1), now: start + .milliseconds(5))
+        guard case .connect = machine.next(now: start + .milliseconds(5), batch: &batch, jobs: &jobs) else {
+            Issue.record("no attempt after the jittered wait")
+            return
+        }
+    }
+
     @Test func connectionAttemptsBackOffAndFailFastBetweenThem() {
         let start = ContinuousClock.now
         var machine = Machine(configuration: Self.configuration, now: start)
