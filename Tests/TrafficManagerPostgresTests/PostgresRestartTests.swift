@@ -8,7 +8,8 @@ import TrafficManagerTestKit
 @Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
 struct PostgresRestartTests {
     // A port and directory of this run's own, so concurrent runs on one machine never meet.
-    private static let port = Int.random(in: 57000..<58000)
+    // Below the kernel's ephemeral range (32768–60999), where client sockets could hold it.
+    private static let port = Int.random(in: 21000..<22000)
     private let environment = ["TM_PG_PORT": "\(Self.port)", "TM_PG_DIR": "/tmp/tm-pg-restart-\(Self.port)"]
 
     @Test func callsFailAsStoreUnavailableWhileTheServerIsDownAndSucceedAfterItReturns() async throws {

@@ -10,7 +10,8 @@ import TrafficManagerTestKit
 @Suite(.serialized, .enabled(if: TestServices.redis.shouldRun, redisSkip))
 struct RedisRestartTests {
     // A port and directory of this run's own, so concurrent runs on one machine never meet.
-    private static let port = Int.random(in: 58000..<59000)
+    // Below the kernel's ephemeral range (32768–60999), where client sockets could hold it.
+    private static let port = Int.random(in: 22000..<23000)
     private let environment = ["TM_REDIS_PORT": "\(Self.port)", "TM_REDIS_DIR": "/tmp/tm-redis-restart-\(Self.port)"]
 
     /// Starts this suite's Redis and returns a cache on it with short timeouts and back-off.
