@@ -31,10 +31,15 @@ fi
 # sanitizer does not intercept, so its first allocation on such a thread crashes the sanitizer.
 if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
   swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-  # The fuzz properties run 100,000 cases each above; 5,000 here, where each costs ~10x more.
   # The fault suites' time bounds do not hold under the sanitizer's slowdown; they run above.
-  TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" \
-    swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests --skip FaultTests "$@"
+  # The fuzz properties run apart again (5,000 cases each here, where each costs ~10x more).
+  tsan=(swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests)
+  if [ $# -gt 0 ]; then
+    TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --skip FaultTests "$@"
+  else
+    "${tsan[@]}" --skip FaultTests --skip FuzzTests
+    TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --filter FuzzTests
+  fi
 fi
 
 # The benchmarks and load tools are a package of their own: make sure they still build

@@ -79,47 +79,6 @@ struct RuntimeFailure: Error, Equatable {
         await runtime.close()
     }
 
-    @Test func aCallStuckInTheConnectionFailsAtItsDeadlineAndTheNextCallsDoToo() async throws {
-        let (runtime, control) = Self.runtime()
-        #expect(try await runtime.send(1, timeout: .seconds(5)) == 1)
-        control.hang.store(true, ordering: .relaxed)
-        let started = ContinuousClock.now
-        let stuck = await #expect(throws: RuntimeFailure.self) { try await runtime.send(2, timeout: .milliseconds(200)) }
-        #expect(stuck == RuntimeFailure(failure: .timedOutInFlight))
-        // A call queued behind the stuck one fails at its own deadline.
-        let queued = await #expect(throws: RuntimeFailure.self) { try await runtime.send(3, timeout: .milliseconds(300)) }
-        #expect(queued == RuntimeFailure(failure: .deadlineExceeded))
-        #expect(started.duration(to: .now) < .milliseconds(200 + 300 + 500))
-        // Once the C call returns, the connection is discarded and made again.
-        control.hang.store(false, ordering: .relaxed)
-        control.released.signal()
-        #expect(try await runtime.send(4, timeout: .seconds(5)) == 4)
-        #expect(control.connects.load(ordering: .relaxed) == 2)
-        await runtime.close()
-    }
-
-    @Test func aCallerCancelledWhileQueuedLeavesAtOnceAndItsCommandIsNeverSent() async throws {
-        let (runtime, control) = Self.runtime()
-        control.hang.store(true, ordering: .relaxed)
-        let blocker = Task { try await runtime.send(1, timeout: .seconds(30)) }
-        while control.batches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
-        let batchesBefore = control.batches.load(ordering: .relaxed)
-        let cancelled = Task { try await runtime.send(2, timeout: .seconds(30)) }
-        while runtime.queueDepth == 0 { try await Task.sleep(for: .milliseconds(1)) }
-        let started = ContinuousClock.now
-        cancelled.cancel()
-        await #expect(throws: CancellationError.self) { try await cancelled.value }
-        #expect(started.duration(to: .now) < .seconds(1))
-        #expect(runtime.queueDepth == 0)
-        control.hang.store(false, ordering: .relaxed)
-        control.released.signal()
-        #expect(try await blocker.value == 1)
-        #expect(try await runtime.send(3, timeout: .seconds(5)) == 3)
-        // The cancelled command went out in no batch: only the blocker's and the last one's.
-        #expect(control.batches.load(ordering: .relaxed) == batchesBefore + 1)
-        await runtime.close()
-    }
-
     @Test func anUnreachableServerFailsCallsFastBetweenAttempts() async throws {
         let (runtime, control) = Self.runtime()
         control.refuse.store(true, ordering: .relaxed)
@@ -167,6 +126,52 @@ struct RuntimeFailure: Error, Equatable {
         control.released.signal()
         #expect(try await blocker.value == 0)
         for (index, task) in waiting.enumerated() { #expect(try await task.value == index + 1) }
+        await runtime.close()
+    }
+}
+
+/// The runtime's time bounds: a stuck call and a cancelled one release their callers in time.
+/// Their own `swift test` run in `scripts/test.sh`, as every `…FaultTests` suite, so that other
+/// suites cannot starve them.
+@Suite struct ConnectionThreadFaultTests {
+    @Test func aCallStuckInTheConnectionFailsAtItsDeadlineAndTheNextCallsDoToo() async throws {
+        let (runtime, control) = ConnectionThreadTests.runtime()
+        #expect(try await runtime.send(1, timeout: .seconds(5)) == 1)
+        control.hang.store(true, ordering: .relaxed)
+        let started = ContinuousClock.now
+        let stuck = await #expect(throws: RuntimeFailure.self) { try await runtime.send(2, timeout: .milliseconds(200)) }
+        #expect(stuck == RuntimeFailure(failure: .timedOutInFlight))
+        // A call queued behind the stuck one fails at its own deadline.
+        let queued = await #expect(throws: RuntimeFailure.self) { try await runtime.send(3, timeout: .milliseconds(300)) }
+        #expect(queued == RuntimeFailure(failure: .deadlineExceeded))
+        #expect(started.duration(to: .now) < .milliseconds(200 + 300 + 500))
+        // Once the C call returns, the connection is discarded and made again.
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await runtime.send(4, timeout: .seconds(5)) == 4)
+        #expect(control.connects.load(ordering: .relaxed) == 2)
+        await runtime.close()
+    }
+
+    @Test func aCallerCancelledWhileQueuedLeavesAtOnceAndItsCommandIsNeverSent() async throws {
+        let (runtime, control) = ConnectionThreadTests.runtime()
+        control.hang.store(true, ordering: .relaxed)
+        let blocker = Task { try await runtime.send(1, timeout: .seconds(30)) }
+        while control.batches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let batchesBefore = control.batches.load(ordering: .relaxed)
+        let cancelled = Task { try await runtime.send(2, timeout: .seconds(30)) }
+        while runtime.queueDepth == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let started = ContinuousClock.now
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(started.duration(to: .now) < .seconds(1))
+        #expect(runtime.queueDepth == 0)
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await blocker.value == 1)
+        #expect(try await runtime.send(3, timeout: .seconds(5)) == 3)
+        // The cancelled command went out in no batch: only the blocker's and the last one's.
+        #expect(control.batches.load(ordering: .relaxed) == batchesBefore + 1)
         await runtime.close()
     }
 }
