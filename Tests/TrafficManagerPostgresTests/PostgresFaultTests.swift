@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
@@ -22,37 +21,13 @@ struct PostgresFaultTests {
         return store
     }
 
-    /// Runs lookups of `route` from `callers` tasks for `duration` while `during` runs.
+    /// Runs lookups of `route` from `callers` tasks while `during` runs and for `duration` after.
     private func load(_ store: PostgresRouteStore, _ route: RouteID, callers: Int, for duration: Duration, during: @Sendable () async throws -> Void)
-        async throws -> (longest: Duration, failed: [TrafficManagerError.Code: Int], succeeded: Int)
+        async throws -> LoadResult<TrafficManagerError.Code?>
     {
-        let stop = Flag()
-        return try await withThrowingTaskGroup(of: (Duration, [TrafficManagerError.Code: Int], Int).self) { group in
-            for _ in 0..<callers {
-                group.addTask {
-                    var (longest, failed, succeeded) = (Duration.zero, [TrafficManagerError.Code: Int](), 0)
-                    while !stop.value.load(ordering: .relaxed) {
-                        let start = ContinuousClock.now
-                        do {
-                            _ = try await store.lookup(route)
-                            succeeded += 1
-                        } catch let error as TrafficManagerError {
-                            failed[error.code, default: 0] += 1
-                        }
-                        longest = max(longest, start.duration(to: .now))
-                    }
-                    return (longest, failed, succeeded)
-                }
-            }
-            try await during()
-            try await Task.sleep(for: duration)
-            stop.value.store(true, ordering: .relaxed)
-            return try await group.reduce(into: (Duration.zero, [:], 0)) { total, one in
-                total.0 = max(total.0, one.0)
-                total.1.merge(one.1, uniquingKeysWith: +)
-                total.2 += one.2
-            }
-        }
+        try await LoadRun.run(
+            callers: callers, for: duration, classify: { ($0 as? TrafficManagerError)?.code },
+            operation: { _ = try await store.lookup(route) }, during: during)
     }
 
     private func timeToService(_ store: PostgresRouteStore, _ route: RouteID) async throws -> Duration {
@@ -148,7 +123,3 @@ struct PostgresFaultTests {
     }
 }
 
-/// A flag load loops poll.
-final class Flag: Sendable {
-    let value = Atomic(false)
-}

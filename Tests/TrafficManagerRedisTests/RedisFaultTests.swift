@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
@@ -20,37 +19,14 @@ struct RedisFaultTests {
                 reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(500))))
     }
 
-    /// Calls `get` from `callers` tasks until `stop`; returns the longest call and the count
-    /// of calls that failed and succeeded.
+    /// Calls `get` from `callers` tasks while `during` runs and for `duration` after.
     private func load(_ cache: RedisRouteCache, callers: Int, for duration: Duration, during: @Sendable () async throws -> Void)
         async throws -> (longest: Duration, failed: Int, succeeded: Int)
     {
         let route = try UniqueNames.route()
-        let stop = StopFlag()
-        return try await withThrowingTaskGroup(of: (Duration, Int, Int).self) { group in
-            for _ in 0..<callers {
-                group.addTask {
-                    var (longest, failed, succeeded) = (Duration.zero, 0, 0)
-                    while !stop.value.load(ordering: .relaxed) {
-                        let start = ContinuousClock.now
-                        do {
-                            _ = try await cache.get(route)
-                            succeeded += 1
-                        } catch {
-                            failed += 1
-                        }
-                        longest = max(longest, start.duration(to: .now))
-                    }
-                    return (longest, failed, succeeded)
-                }
-            }
-            try await during()
-            try await Task.sleep(for: duration)
-            stop.value.store(true, ordering: .relaxed)
-            return try await group.reduce(into: (Duration.zero, 0, 0)) { total, one in
-                total = (max(total.0, one.0), total.1 + one.1, total.2 + one.2)
-            }
-        }
+        let result = try await LoadRun.run(
+            callers: callers, for: duration, classify: { _ in 0 }, operation: { _ = try await cache.get(route) }, during: during)
+        return (result.longest, result.failures, result.succeeded)
     }
 
     /// Time until a `get` succeeds, polling every 10 ms.
@@ -140,7 +116,3 @@ struct RedisFaultTests {
     }
 }
 
-/// A flag load loops poll.
-final class StopFlag: Sendable {
-    let value = Atomic(false)
-}
