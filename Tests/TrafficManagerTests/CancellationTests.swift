@@ -53,6 +53,29 @@ import TrafficManagerTestKit
         #expect(h.writeCounters == [1, 0, 1])
     }
 
+    @Test func aWriteWhoseCallerIsCancelledMidWayStillCommitsInvalidatesAndPublishes() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        let reached = Gate(), release = Gate()
+        h.store.faults.setHook { operation in
+            guard operation == "apply" else { return }
+            reached.open()
+            await release.wait()
+        }
+        let writer = Task { try await h.manager.createRoute(chatProd, url: "http://chat:4003") }
+        await reached.wait()
+        writer.cancel()
+        // The caller leaves at once, while the write is still held in the store.
+        await #expect(throws: CancellationError.self) { try await writer.value }
+        h.store.faults.setHook(nil)
+        release.open()
+        // The write runs on: it commits, invalidates the cached URL and publishes its event.
+        #expect(try await eventually(timeout: .seconds(5)) { h.bus.publishedEvents.count == 2 })
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4003")
+        #expect(h.writeCounters == [2, 2, 0])
+    }
+
     @Test func aStoreThatReportsCancellationIsNotTurnedIntoAnotherError() async throws {
         let h = Harness()
         h.store.faults.failNext(1, with: CancellationError())

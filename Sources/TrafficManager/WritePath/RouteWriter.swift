@@ -44,8 +44,9 @@ public final class RouteWriter: Sendable {
     /// - Throws: ``TrafficManagerError`` with code `invalidInput`, `routeNotFound` (activating
     ///   or deactivating a route that does not exist), `idempotencyConflict`, `storeUnavailable`,
     ///   `writeFailed` or `outcomeUnknown`; `CancellationError` when the calling task is
-    ///   cancelled before the store confirms the write (a task cancelled before the call
-    ///   writes nothing).
+    ///   cancelled: before the call, nothing is written; after it, the caller stops waiting at
+    ///   once, while the write runs on and, if it commits, still invalidates the cache and
+    ///   publishes its event.
     public func write(
         idempotencyKey: String? = nil,
         _ makeCommand: () throws(ValidationError) -> RouteCommand
@@ -64,9 +65,20 @@ public final class RouteWriter: Sendable {
             throw TrafficManagerError.invalidInput(error)
         }
 
+        if Task.isCancelled {
+            metrics.writeFailures.increment()
+            throw CancellationError()
+        }
+        // Once sent, the write and the work after its commit finish whatever the caller does:
+        // a cancelled caller leaves at once, and the cache is still invalidated and the event
+        // still published.
+        return try await Shielded.run { [self] in try await apply(command, idempotencyKey: key) }
+    }
+
+    /// The store write, then — after a commit — invalidation and publication; counts the outcome.
+    private func apply(_ command: RouteCommand, idempotencyKey key: IdempotencyKey?) async throws -> RouteWriteResult {
         let result: RouteWriteResult
         do {
-            try Task.checkCancellation()
             result = try await store.apply(command, idempotencyKey: key)
         } catch is CancellationError {
             metrics.writeFailures.increment()

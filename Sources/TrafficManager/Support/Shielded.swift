@@ -1,0 +1,47 @@
+/// Runs work that must finish once it has started — a write, and what follows its commit — in
+/// a task of its own, so the caller's cancellation cannot cut it short.
+///
+/// The caller waits for the result, but a caller that is cancelled stops waiting at once with
+/// `CancellationError` while the work runs on to its end (each backend call under its own
+/// deadline).
+enum Shielded {
+    private struct State<Value: Sendable> {
+        var result: Result<Value, any Error>?
+        var waiter: CheckedContinuation<Value, any Error>?
+    }
+
+    static func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let state = Locked(State<Value>())
+        Task {
+            let result: Result<Value, any Error>
+            do {
+                result = .success(try await operation())
+            } catch {
+                result = .failure(error)
+            }
+            let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+                state.result = result
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(with: result)
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Value, any Error>) in
+                let ready = state.withLock { state -> Result<Value, any Error>? in
+                    if let result = state.result { return result }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiter = waiter
+                    return nil
+                }
+                if let ready { waiter.resume(with: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+}
