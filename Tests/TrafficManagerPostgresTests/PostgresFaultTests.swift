@@ -99,6 +99,22 @@ struct PostgresFaultTests {
         await store.shutdown()
     }
 
+    @Test func shutdownWithAStatementInFlightOnAFrozenPathReturnsByItsDeadline() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy, poolSize: 1)
+        proxy.mode = .freeze
+        let inFlight = Task { try await store.lookup(try UniqueNames.route()) }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        await store.shutdown()
+        #expect(start.duration(to: .now) <= Self.timeout + Self.slack, "shutdown took \(start.duration(to: .now))")
+        let error = await #expect(throws: TrafficManagerError.self) { try await inFlight.value }
+        #expect(error?.code == .deadlineExceeded)
+        let after = await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
+        #expect(after?.code == .notRunning)
+    }
+
     @Test func aLookupCancelledWhileQueuedLeavesAtOnce() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
         defer { proxy.close() }

@@ -94,6 +94,23 @@ struct RedisFaultTests {
         await cache.shutdown()
     }
 
+    @Test func shutdownWithACommandInFlightOnAFrozenPathReturnsByItsDeadline() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
+        defer { proxy.close() }
+        let cache = cache(through: proxy)
+        _ = try await cache.get(try UniqueNames.route())
+        proxy.mode = .freeze
+        let inFlight = Task { try await cache.get(try UniqueNames.route()) }
+        try await Task.sleep(for: .milliseconds(50))
+        let start = ContinuousClock.now
+        await cache.shutdown()
+        #expect(start.duration(to: .now) <= Self.timeout + Self.slack, "shutdown took \(start.duration(to: .now))")
+        let error = await #expect(throws: TrafficManagerError.self) { try await inFlight.value }
+        #expect(error?.code == .deadlineExceeded)
+        let after = await #expect(throws: TrafficManagerError.self) { try await cache.get(try UniqueNames.route()) }
+        #expect(after?.code == .notRunning)
+    }
+
     @Test func aCallerCancelledWhileItsCommandIsQueuedLeavesAtOnce() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
