@@ -30,7 +30,7 @@ let package = Package(
         ),
         .target(
             name: "TrafficManagerConnectionRuntime",
-            dependencies: ["TrafficManager"]
+            dependencies: ["TrafficManager", .product(name: "Metrics", package: "swift-metrics")]
         ),
         .target(
             name: "TrafficManagerTestKit",
@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "TrafficManager",
                 "TrafficManagerConnectionRuntime",
+                .product(name: "Metrics", package: "swift-metrics"),
                 "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,6 +65,7 @@ let package = Package(
             dependencies: [
                 "TrafficManager",
                 "TrafficManagerConnectionRuntime",
+                .product(name: "Metrics", package: "swift-metrics"),
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,6 +144,7 @@ let package = Package(
             dependencies: [
                 "TrafficManagerConnectionRuntime",
                 "TrafficManager",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -16,11 +16,14 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
         public let id: UInt64
         public let payload: Payload
         public let deadline: Instant
+        /// When the request was queued.
+        public let enqueuedAt: Instant
 
-        @usableFromInline init(id: UInt64, payload: Payload, deadline: Instant) {
+        @usableFromInline init(id: UInt64, payload: Payload, deadline: Instant, enqueuedAt: Instant) {
             self.id = id
             self.payload = payload
             self.deadline = deadline
+            self.enqueuedAt = enqueuedAt
         }
     }
 
@@ -140,7 +143,7 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
         if closing || stopped { return .fail(.notRunning) }
         if deadline <= now { return .fail(started ? .deadlineExceeded : .notRunning) }
         if queue.count >= configuration.maximumQueueDepth { return .fail(.overloaded) }
-        queue.append(Request(id: id, payload: payload, deadline: deadline))
+        queue.append(Request(id: id, payload: payload, deadline: deadline, enqueuedAt: now))
         earliestQueued = min(earliestQueued ?? deadline, deadline)
         return takeWaitingThread() ? .wake : .none
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import CoreMetrics
 import Synchronization
 import TrafficManager
 
@@ -50,15 +51,17 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     @usableFromInline let ids = Atomic<UInt64>(0)
     @usableFromInline let connectTimeout: Duration
     @usableFromInline let makeError: @Sendable (Machine.Failure, Connection.Command) -> any Error
+    @usableFromInline let metrics: ConnectionMetrics?
 
     /// Creates the runtime; ``start(name:connection:)`` starts its thread.
     ///
     /// - Parameter makeError: the error a caller of a command gets for each failure the
     ///   machine decides (``Machine/Failure/cancelled`` always becomes `CancellationError`).
     @inlinable public init(
-        configuration: Machine.Configuration, connectTimeout: Duration,
+        configuration: Machine.Configuration, connectTimeout: Duration, metrics: ConnectionMetrics? = nil,
         makeError: @escaping @Sendable (Machine.Failure, Connection.Command) -> any Error
     ) {
+        self.metrics = metrics
         state = Locked(State(machine: Machine(configuration: configuration, now: .now)))
         self.connectTimeout = connectTimeout
         self.makeError = makeError
@@ -184,24 +187,35 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 for job in jobs { job.runSynchronously(on: executor) }
                 jobs.removeAll(keepingCapacity: true)
             case .fail(let requests, let failure):
+                if failure == .deadlineExceeded { metrics?.deadlineMisses.increment(by: requests.count) }
                 for request in requests { fail(request, failure) }
             case .connect:
                 let failure = connection.connect(deadline: .now + connectTimeout)
                 state.withLock { state in
                     if let failure { state.machine.connectFailed(failure, now: .now, jitter: .random(in: 0.5...1)) } else { state.machine.connectSucceeded(now: .now) }
                 }
+                if failure == nil { metrics?.connects.increment() } else { metrics?.connectFailures.increment() }
+                metrics?.up.record(failure == nil ? 1 : 0)
             case .execute:
+                if let metrics, let oldest = batch.first {
+                    metrics.queueDepth.record(batch.count + state.withLock { $0.machine.queueDepth })
+                    metrics.wait.recordWait(since: oldest.enqueuedAt)
+                }
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now
                 let lost = connection.execute(
                     batch.count, command: { index in batch.withUnsafeBufferPointer { $0[index].payload.command } },
                     replies: &replies, deadline: deadline)
-                if lost != nil { connection.disconnect() }
+                if lost != nil {
+                    connection.disconnect()
+                    metrics?.up.record(0)
+                }
                 let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: .now) }
                 deliver(batch, replies, completion, lost: lost)
                 batch.removeAll(keepingCapacity: true)
                 replies.removeAll(keepingCapacity: true)
             case .discardConnection:
                 connection.disconnect()
+                metrics?.up.record(0)
             case .wait:
                 wakeUp.wait()
             case .stop:
@@ -241,6 +255,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             if let next = result.next { timer.schedule(deadline: Self.dispatchTime(next, now: now)) }
             return result.expired
         }
+        if !expired.isEmpty { metrics?.deadlineMisses.increment(by: expired.count) }
         for (request, failure) in expired { fail(request, failure) }
     }
 
@@ -265,3 +280,11 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     pthread_key_create(&key, nil)
     return key
 }()
+
+extension CoreMetrics.Timer {
+    /// Records the time from `start` to now.
+    @inlinable public func recordWait(since start: ContinuousClock.Instant) {
+        let (seconds, attoseconds) = start.duration(to: .now).components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import Synchronization
@@ -15,7 +16,7 @@ final class PostgresConnectionPool: Sendable {
     private let connections: [ConnectionThread<PostgresConnection>]
     private let load: [LoadCounter]
 
-    init(configuration: PostgresRouteStore.Configuration, logger: Logger) {
+    init(configuration: PostgresRouteStore.Configuration, logger: Logger, metricsFactory: any MetricsFactory) {
         let endpoint = configuration.endpointDescription
         let depth = configuration.maximumQueueDepth
         connections = (0..<max(1, configuration.poolSize)).map { index in
@@ -24,6 +25,7 @@ final class PostgresConnectionPool: Sendable {
                     maximumQueueDepth: depth, maximumBatchSize: max(1, configuration.maximumPipelineDepth),
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
+                metrics: ConnectionMetrics(backend: "postgres", index: index, factory: metricsFactory),
                 makeError: { failure, statement in
                     Self.error(failure, statement, endpoint: endpoint, depth: depth, timeout: configuration.callTimeout)
                 })

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -26,13 +27,18 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     /// Creates the store and starts its connection threads.
     ///
     /// - Precondition: `configuration.schema`, if set, is letters, digits and `_`.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Postgres")) {
+    /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
+    ///   (`backend` = `postgres`): queue depth, wait, deadline misses, connects, up.
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Postgres"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         if let schema = configuration.schema {
             precondition(PostgresMigrations.isValidIdentifier(schema), "schema must be letters, digits and _")
         }
         self.configuration = configuration
         self.logger = logger
-        pool = PostgresConnectionPool(configuration: configuration, logger: logger)
+        pool = PostgresConnectionPool(configuration: configuration, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// One executor per connection thread.

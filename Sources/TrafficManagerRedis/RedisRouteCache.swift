@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ServiceLifecycle
 import TrafficManager
@@ -23,7 +24,13 @@ public final class RedisRouteCache: RouteCache, Service {
     private let logger: Logger
 
     /// Creates the cache and starts its connection threads. Connections are made on first use.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis")) {
+    ///
+    /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
+    ///   (`backend` = `redis`): queue depth, wait, deadline misses, connects, up.
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.configuration = configuration
         self.logger = logger
         let endpoint = configuration.endpointDescription
@@ -35,6 +42,7 @@ public final class RedisRouteCache: RouteCache, Service {
                     maximumQueueDepth: depth, maximumBatchSize: 1024,
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
+                metrics: ConnectionMetrics(backend: "redis", index: index, factory: metricsFactory),
                 makeError: { failure, _ in
                     switch failure {
                     case .deadlineExceeded, .timedOutInFlight:

@@ -1,4 +1,5 @@
 import Dispatch
+import MetricsTestKit
 import Synchronization
 import Testing
 import TrafficManager
@@ -91,6 +92,31 @@ struct RuntimeFailure: Error, Equatable {
         try await Task.sleep(for: .milliseconds(150))
         #expect(try await runtime.send(5, timeout: .seconds(5)) == 5)
         await runtime.close()
+    }
+
+    @Test func metricsCountConnectsWaitsDepthAndDeadlineMisses() async throws {
+        let recorded = TestMetrics()
+        let control = MockConnection.Control()
+        let runtime = ConnectionThread<MockConnection>(
+            configuration: .init(maximumQueueDepth: 100, maximumBatchSize: 100, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(10)),
+            connectTimeout: .seconds(1), metrics: ConnectionMetrics(backend: "mock", index: 0, factory: recorded),
+            makeError: { failure, _ in RuntimeFailure(failure: failure) })
+        runtime.start(name: "tm-test-metrics") { MockConnection(control: control) }
+        #expect(try await runtime.send(1, timeout: .seconds(5)) == 1)
+        control.hang.store(true, ordering: .relaxed)
+        let stuck = Task { try await runtime.send(2, timeout: .milliseconds(50)) }
+        await #expect(throws: RuntimeFailure.self) { try await stuck.value }
+        control.hang.store(false, ordering: .relaxed)
+        control.released.signal()
+        #expect(try await runtime.send(3, timeout: .seconds(5)) == 3)
+        await runtime.close()
+
+        let dimensions = [("backend", "mock"), ("connection", "0")]
+        #expect(try recorded.expectCounter(ConnectionMetrics.Name.connects, dimensions).totalValue == 2)
+        #expect(try recorded.expectCounter(ConnectionMetrics.Name.deadlineMisses, dimensions).totalValue == 1)
+        #expect(try recorded.expectTimer(ConnectionMetrics.Name.wait, dimensions).values.count == 3)
+        #expect(try recorded.expectGauge(ConnectionMetrics.Name.queueDepth, dimensions).lastValue == 1)
+        #expect(try recorded.expectGauge(ConnectionMetrics.Name.up, dimensions).values.contains(0))
     }
 
     @Test func aRuntimeNeverStartedFailsCallsAsNotRunningAtTheirDeadline() async throws {
