@@ -5,7 +5,8 @@ import CoreMetrics
 ///
 /// Recorded per batch, not per call, so a busy connection pays for them once per round trip.
 public struct ConnectionMetrics: Sendable {
-    /// Calls waiting when a batch goes out, the batch included (`connection_queue_depth`).
+    /// Calls in a batch as it goes out: the queue depth, unless the queue is longer than the
+    /// batch size (`connection_queue_depth`).
     public let queueDepth: Gauge
     /// How long the oldest call of a batch waited before it went out (`connection_wait_seconds`).
     public let wait: CoreMetrics.Timer

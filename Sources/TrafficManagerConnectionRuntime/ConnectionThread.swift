@@ -181,7 +181,8 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         var replies: [Connection.Reply] = []
         state.withLock { $0.machine.start() }
         running: while true {
-            let action = state.withLock { $0.machine.next(now: .now, batch: &batch, jobs: &jobs) }
+            let now = ContinuousClock.now
+            let action = state.withLock { $0.machine.next(now: now, batch: &batch, jobs: &jobs) }
             switch action {
             case .runJobs:
                 for job in jobs { job.runSynchronously(on: executor) }
@@ -198,8 +199,9 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 metrics?.up.record(failure == nil ? 1 : 0)
             case .execute:
                 if let metrics, let oldest = batch.first {
-                    metrics.queueDepth.record(batch.count + state.withLock { $0.machine.queueDepth })
-                    metrics.wait.recordWait(since: oldest.enqueuedAt)
+                    // A batch takes the whole queue unless it is longer than the batch size.
+                    metrics.queueDepth.record(batch.count)
+                    metrics.wait.recordNanoseconds(Self.nanoseconds(oldest.enqueuedAt.duration(to: now)))
                 }
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now
                 let lost = connection.execute(
@@ -209,7 +211,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                     connection.disconnect()
                     metrics?.up.record(0)
                 }
-                let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: .now) }
+                let completion = state.withLock { $0.machine.completeBatch(connectionLost: lost, now: lost == nil ? now : .now) }
                 deliver(batch, replies, completion, lost: lost)
                 batch.removeAll(keepingCapacity: true)
                 replies.removeAll(keepingCapacity: true)
@@ -267,6 +269,11 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         failure == .cancelled ? CancellationError() : makeError(failure, command)
     }
 
+    @inlinable static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
     @inlinable static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {
         let delay = max(.zero, now.duration(to: instant))
         let (seconds, attoseconds) = delay.components
@@ -280,11 +287,3 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     pthread_key_create(&key, nil)
     return key
 }()
-
-extension CoreMetrics.Timer {
-    /// Records the time from `start` to now.
-    @inlinable public func recordWait(since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = start.duration(to: .now).components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
