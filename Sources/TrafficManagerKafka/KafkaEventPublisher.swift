@@ -34,7 +34,9 @@ public final class KafkaEventPublisher: EventPublisher, Service {
 
     /// Creates the producer and starts its poll thread.
     ///
-    /// - Parameter flushTimeout: how long shutdown waits for messages in flight.
+    /// - Parameter flushTimeout: how long shutdown waits for messages in flight; past it they
+    ///   are purged and their `publish` calls fail with
+    ///   ``TrafficManagerError/Code/eventsUnavailable``.
     /// - Throws: ``TrafficManagerError/Code/eventsUnavailable`` when librdkafka refuses the
     ///   configuration.
     public init(
@@ -147,8 +149,15 @@ public final class KafkaEventPublisher: EventPublisher, Service {
             logger.warning(
                 "Kafka publisher closed with messages still in flight; the outbox relay will publish them",
                 metadata: ["in_flight": "\(rd_kafka_outq_len(producer.pointer))"])
+            // rd_kafka_destroy reports nothing for what flush left behind: purge it, then serve
+            // the purged messages' reports, so every waiting publish fails instead of hanging.
+            _ = rd_kafka_purge(producer.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            var rounds = 0
+            while rd_kafka_outq_len(producer.pointer) > 0 && rounds < 50 {
+                rd_kafka_poll(producer.pointer, 10)
+                rounds += 1
+            }
         }
-        // Messages still queued get their delivery reports (as failures) while the handle goes.
         rd_kafka_destroy(producer.pointer)
         let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.didClose = true

@@ -62,3 +62,25 @@ import TrafficManagerTestKit
         try await task.value
     }
 }
+
+/// Time-bound: runs with the fault suites, apart from the rest (see `scripts/test.sh`).
+@Suite struct PublishWaitFaultTests {
+    @Test func aWriteWaitsForItsEventAtMostPublishWaitAndTheLateAcknowledgementStillMarksIt() async throws {
+        let h = Harness()
+        let publisher = OutboxPublisher(publisher: h.bus, outbox: h.store, publishWait: .milliseconds(50))
+        let manager = TrafficManager(store: h.store, cache: h.cache, publisher: publisher)
+        h.bus.faults.addLatency(.milliseconds(400))
+        let start = ContinuousClock.now
+        try await manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(start.duration(to: .now) < .milliseconds(350), "the write waited \(start.duration(to: .now))")
+        #expect(try await h.store.unpublishedEvents(olderThan: .zero, limit: 10).count == 1)
+        // The publish ran on; its acknowledgement marks the event.
+        #expect(try await eventually(timeout: .seconds(5)) { h.bus.publishedEvents.count == 1 })
+        var marked = false
+        for _ in 0..<250 where !marked {
+            marked = try await h.store.unpublishedEvents(olderThan: .zero, limit: 10).isEmpty
+            if !marked { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(marked)
+    }
+}

@@ -8,10 +8,27 @@ enum Shielded {
     private struct State<Value: Sendable> {
         var result: Result<Value, any Error>?
         var waiter: CheckedContinuation<Value, any Error>?
+        var timedOut = false
     }
 
-    static func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    /// Runs `operation` to its end; the caller waits for it, at most `limit` when one is given
+    /// (then it gets `timeout`'s error while the operation runs on).
+    static func run<Value: Sendable>(
+        waitingAtMost limit: Duration? = nil, timeout: @escaping @Sendable () -> any Error = { CancellationError() },
+        _ operation: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
         let state = Locked(State<Value>())
+        let timer = limit.map { limit in
+            Task {
+                try await Task.sleep(for: limit)
+                let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+                    state.timedOut = true
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(throwing: timeout())
+            }
+        }
         Task {
             let result: Result<Value, any Error>
             do {
@@ -24,12 +41,14 @@ enum Shielded {
                 defer { state.waiter = nil }
                 return state.waiter
             }
+            timer?.cancel()
             waiter?.resume(with: result)
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Value, any Error>) in
                 let ready = state.withLock { state -> Result<Value, any Error>? in
                     if let result = state.result { return result }
+                    if state.timedOut { return .failure(timeout()) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     state.waiter = waiter
                     return nil
