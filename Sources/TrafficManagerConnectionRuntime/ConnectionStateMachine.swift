@@ -169,6 +169,32 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
         return nil
     }
 
+    /// Takes every queued (not yet sent) request out, for the caller to hand to another
+    /// connection — a redirect (Redis Cluster's `MOVED`) or a connection that cannot serve
+    /// them. In-flight requests stay.
+    @inlinable public mutating func takeQueued() -> [Request] {
+        var taken: [Request] = []
+        swap(&taken, &queue)
+        earliestQueued = nil
+        return taken
+    }
+
+    /// Queues requests taken from another machine, keeping their ids and deadlines; returns
+    /// those refused (closed, expired, or past the queue bound) with why, and whether to wake
+    /// the thread.
+    @inlinable public mutating func adopt(_ requests: [Request], now: Instant) -> (refused: [(Request, Failure)], wake: Bool) {
+        var refused: [(Request, Failure)] = []
+        var wake = false
+        for request in requests {
+            switch enqueue(request.payload, id: request.id, deadline: request.deadline, now: now) {
+            case .fail(let failure): refused.append((request, failure))
+            case .wake: wake = true
+            case .none: break
+            }
+        }
+        return (refused, wake)
+    }
+
     /// The thread has started: requests queued before it now go out; ones that time out
     /// from now on fail as ``Failure/deadlineExceeded`` rather than ``Failure/notRunning``.
     @inlinable public mutating func start() {

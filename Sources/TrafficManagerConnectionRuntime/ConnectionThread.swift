@@ -134,6 +134,26 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         }
     }
 
+    /// Moves every command still queued here (none in flight) to `other`, which sends them on
+    /// its connection under their own deadlines: the way to follow a redirect, or to drain a
+    /// connection that cannot serve. A caller cancelled after the move leaves by its deadline
+    /// rather than at once.
+    @inlinable public func handOffQueued(to other: ConnectionThread) {
+        let taken = state.withLock { $0.machine.takeQueued() }
+        guard !taken.isEmpty else { return }
+        let now = ContinuousClock.now
+        let (refused, wake) = other.state.withLock { state -> ([(Machine.Request, Machine.Failure)], Bool) in
+            let result = state.machine.adopt(taken, now: now)
+            if let earliest = taken.lazy.map(\.deadline).min(), state.armedAt.map({ earliest < $0 }) ?? true {
+                state.armedAt = earliest
+                other.timer.schedule(deadline: Self.dispatchTime(earliest, now: now))
+            }
+            return result
+        }
+        for (request, failure) in refused { fail(request, failure) }
+        if wake { other.wakeUp.signal() }
+    }
+
     /// Stops accepting commands, lets the thread finish what is queued (each within its
     /// deadline), and returns when the thread has stopped and freed the connection.
     @inlinable public func close() async {

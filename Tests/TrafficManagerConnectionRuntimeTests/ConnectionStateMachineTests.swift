@@ -92,6 +92,21 @@ import Testing
         #expect(expired.expired.map(\.1) == [.notRunning])
     }
 
+    @Test func queuedRequestsMoveToAnotherMachineWithTheirIdsAndDeadlines() {
+        let start = ContinuousClock.now
+        var from = Machine(configuration: Self.configuration, now: start)
+        var to = Machine(configuration: Self.configuration, now: start)
+        _ = from.enqueue(1, id: 1, deadline: start + .milliseconds(50), now: start)
+        _ = from.enqueue(2, id: 2, deadline: start + .seconds(1), now: start)
+        let taken = from.takeQueued()
+        #expect(from.queueDepth == 0)
+        let adopted = to.adopt(taken, now: start + .milliseconds(100))
+        // The first one's deadline passed on the way; the second is queued on the new machine.
+        #expect(adopted.refused.map(\.0.id) == [1])
+        #expect(to.queueDepth == 1)
+        #expect(to.cancel(2)?.deadline == start + .seconds(1))
+    }
+
     @Test func aFullQueueFailsFastAndAClosedOneRefuses() {
         let start = ContinuousClock.now
         var machine = Machine(configuration: Self.configuration, now: start)

@@ -119,6 +119,25 @@ struct RuntimeFailure: Error, Equatable {
         #expect(try recorded.expectGauge(ConnectionMetrics.Name.up, dimensions).values.contains(0))
     }
 
+    @Test func queuedCommandsHandedToAnotherConnectionAreAnsweredThere() async throws {
+        let (stuck, stuckControl) = Self.runtime()
+        let (other, otherControl) = Self.runtime()
+        stuckControl.hang.store(true, ordering: .relaxed)
+        let blocker = Task { try await stuck.send(0, timeout: .seconds(30)) }
+        while stuckControl.batches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let queued = (1...5).map { value in Task { try await stuck.send(value, timeout: .seconds(30)) } }
+        while stuck.queueDepth < 5 { try await Task.sleep(for: .milliseconds(1)) }
+        stuck.handOffQueued(to: other)
+        #expect(stuck.queueDepth == 0)
+        for (index, task) in queued.enumerated() { #expect(try await task.value == index + 1) }
+        #expect(otherControl.batches.load(ordering: .relaxed) >= 1)
+        stuckControl.hang.store(false, ordering: .relaxed)
+        stuckControl.released.signal()
+        #expect(try await blocker.value == 0)
+        await stuck.close()
+        await other.close()
+    }
+
     @Test func aRuntimeNeverStartedFailsCallsAsNotRunningAtTheirDeadline() async throws {
         let runtime = ConnectionThread<MockConnection>(
             configuration: .init(maximumQueueDepth: 10, maximumBatchSize: 10, initialBackOff: .milliseconds(10), maximumBackOff: .milliseconds(10)),
