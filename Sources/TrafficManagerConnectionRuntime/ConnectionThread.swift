@@ -221,7 +221,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 if let metrics, let oldest = batch.first {
                     // A batch takes the whole queue unless it is longer than the batch size.
                     metrics.queueDepth.record(batch.count)
-                    metrics.wait.recordNanoseconds(Self.nanoseconds(oldest.enqueuedAt.duration(to: now)))
+                    metrics.wait.recordNanoseconds(oldest.enqueuedAt.duration(to: now).wholeNanoseconds)
                 }
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now
                 let lost = connection.execute(
@@ -289,15 +289,9 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         failure == .cancelled ? CancellationError() : makeError(failure, command)
     }
 
-    @inlinable static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-
     @inlinable static func dispatchTime(_ instant: ContinuousClock.Instant, now: ContinuousClock.Instant) -> DispatchTime {
         let delay = max(.zero, now.duration(to: instant))
-        let (seconds, attoseconds) = delay.components
-        return .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        return .now() + .nanoseconds(Int(delay.wholeNanoseconds))
     }
 }
 

@@ -20,16 +20,9 @@ struct PostgresSocketOptionTests {
         defer { connection.disconnect() }
         let socket = connection.socketDescriptor
         #expect(socket >= 0)
-        #expect(option(socket, SOL_SOCKET, SO_KEEPALIVE) == 1)
-        #expect(option(socket, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT) == 7_000)
-        #expect(option(socket, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 3)
+        #expect(socketOption(socket, level: SOL_SOCKET, name: SO_KEEPALIVE) == 1)
+        #expect(socketOption(socket, level: Int32(IPPROTO_TCP), name: TCP_USER_TIMEOUT) == 7_000)
+        #expect(socketOption(socket, level: Int32(IPPROTO_TCP), name: TCP_KEEPIDLE) == 3)
     }
 }
 
-/// An integer socket option, as the kernel holds it.
-func option(_ socket: Int32, _ level: Int32, _ name: Int32) -> Int32 {
-    var value: Int32 = -1
-    var length = socklen_t(MemoryLayout<Int32>.size)
-    guard getsockopt(socket, level, name, &value, &length) == 0 else { return -1 }
-    return value
-}

@@ -19,9 +19,7 @@ struct RedisSocketOptionTests {
         #expect(connection.connect(deadline: .now + .seconds(5)) == nil)
         defer { connection.disconnect() }
         let socket = connection.socketDescriptor
-        var value: Int32 = -1
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        #expect(getsockopt(socket, SOL_SOCKET, SO_KEEPALIVE, &value, &length) == 0 && value == 1)
-        #expect(getsockopt(socket, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &value, &length) == 0 && value == 7_000)
+        #expect(socketOption(socket, level: SOL_SOCKET, name: SO_KEEPALIVE) == 1)
+        #expect(socketOption(socket, level: Int32(IPPROTO_TCP), name: TCP_USER_TIMEOUT) == 7_000)
     }
 }

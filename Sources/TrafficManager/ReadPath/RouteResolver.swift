@@ -152,7 +152,6 @@ public final class RouteResolver: Sendable {
 extension Timer {
     /// Records the time elapsed since `start`.
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = start.duration(to: .now).components
-        recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        recordNanoseconds(start.duration(to: .now).wholeNanoseconds)
     }
 }

@@ -9,6 +9,11 @@ extension Duration {
         components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
     }
 
+    /// The duration in whole nanoseconds, rounded down.
+    @inlinable package var wholeNanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+
     /// `250 ms`, `5000 ms`: for messages.
     package var formattedMilliseconds: String { "\(wholeMilliseconds) ms" }
 }
