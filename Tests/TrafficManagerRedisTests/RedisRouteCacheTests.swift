@@ -132,7 +132,7 @@ struct RedisTaskExecutorTests {
         let cache = RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), connectionCount: 2,
-                commandTimeout: .seconds(2), keyPrefix: "tm:test:\(UniqueNames.tenant()):"))
+                commandTimeout: functionalTestTimeout, keyPrefix: "tm:test:\(UniqueNames.tenant()):"))
         let tenant = UniqueNames.tenant()
         let routes = try (0..<32).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
         for (index, route) in routes.enumerated() {
