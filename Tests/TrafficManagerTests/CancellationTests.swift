@@ -44,6 +44,18 @@ import TrafficManagerTestKit
         release.open()
     }
 
+    @Test func aResolveCancelledWhileWaitingForTheCacheIsNotACacheFailure() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        h.cache.faults.addLatency(.seconds(30))
+        let reader = Task { try await h.manager.resolve(chatProd) }
+        try await Task.sleep(for: .milliseconds(50))
+        reader.cancel()
+        await #expect(throws: CancellationError.self) { try await reader.value }
+        // A caller that left says nothing about the cache: no error counted, the breaker stays shut.
+        #expect(h.counter("cache_errors_total") == 0)
+    }
+
     @Test func aWriteCancelledBeforeTheCallThrowsCancellationErrorAndWritesNothing() async throws {
         let h = Harness()
         let error = await runCancelled { try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "k1") }

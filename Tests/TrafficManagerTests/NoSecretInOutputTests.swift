@@ -11,7 +11,8 @@ import TrafficManagerTestKit
         })
         #expect(error.code == .invalidInput)
         #expect(error.validationError?.rule == .userInfoNotAllowed)
-        #expect(SecretScan.leaks(of: ["hunter2", "admin:"], in: [error, h.configuration]) == [])
+        let configurations: [Any] = [h.configuration, CircuitBreaker.Configuration(), OutboxRelay.Configuration()]
+        #expect(SecretScan.leaks(of: ["hunter2", "admin:"], in: [error] + configurations) == [])
         #expect(h.logs.entries.allSatisfy { !"\($0.message) \($0.metadata)".contains("hunter2") })
     }
 

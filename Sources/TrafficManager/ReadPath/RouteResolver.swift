@@ -50,9 +50,11 @@ public final class RouteResolver: Sendable {
     /// The URL `route` resolves to.
     ///
     /// - Throws: ``TrafficManagerError`` with code `routeNotFound` when the route does not exist
-    ///   or is inactive, `storeUnavailable` when the answer is not cached and the store cannot be
-    ///   read; `CancellationError` when the calling task is cancelled before the call or while
-    ///   it waits for the store. Nothing else.
+    ///   or is inactive; when the answer is not cached and the store cannot answer,
+    ///   `storeUnavailable` (with the SQLSTATE when the server sent one), `deadlineExceeded`
+    ///   (the store's call timed out), `overloaded` (its queue is full) or `notRunning` (the
+    ///   store was shut down or never run); `CancellationError` when the calling task is
+    ///   cancelled before the call or while it waits. Nothing else.
     public func resolve(_ route: RouteID) async throws -> String {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
@@ -83,6 +85,9 @@ public final class RouteResolver: Sendable {
             let entry = try await cache.get(route)
             breaker.recordSuccess()
             return entry
+        } catch is CancellationError {
+            // The caller left: says nothing about the cache's health.
+            return nil
         } catch {
             cacheFailed(error, operation: "get", route: route)
             return nil
@@ -134,13 +139,13 @@ public final class RouteResolver: Sendable {
     }
 
     /// A store failure as a read error: whatever the store threw, a failed read is
-    /// `storeUnavailable` (`deadlineExceeded` and `notRunning` pass as they are).
+    /// `storeUnavailable` (`deadlineExceeded`, `overloaded` and `notRunning` pass as they are).
     /// The load runs in a task of its own, so a `CancellationError` from the store is not the
     /// caller's cancellation.
     static func storeError(_ error: any Error) -> TrafficManagerError {
         if let error = error as? TrafficManagerError {
             switch error.code {
-            case .storeUnavailable, .deadlineExceeded, .notRunning: return error
+            case .storeUnavailable, .deadlineExceeded, .notRunning, .overloaded: return error
             default: return .storeUnavailable("the store failed a read: \(error.message)", sqlState: error.sqlState, underlying: error)
             }
         }
