@@ -30,13 +30,17 @@ let package = Package(
         ),
         .target(
             name: "TrafficManagerConnectionRuntime",
-            dependencies: ["TrafficManager", .product(name: "Metrics", package: "swift-metrics")]
+            dependencies: [
+                "TrafficManager", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "TrafficManagerTestKit",
             dependencies: [
                 "TrafficManager",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .systemLibrary(
@@ -106,6 +110,8 @@ let package = Package(
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -124,6 +130,8 @@ let package = Package(
                 "TrafficManagerPostgres",
                 "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -144,8 +152,11 @@ let package = Package(
             dependencies: [
                 "TrafficManagerConnectionRuntime",
                 "TrafficManager",
+                "TrafficManagerTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

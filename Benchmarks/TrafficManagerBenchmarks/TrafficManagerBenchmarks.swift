@@ -93,6 +93,7 @@ enum Fixture {
         let cache = RedisRouteCache(configuration: .init(
             endpoint: .tcp(host: environment["TM_REDIS_HOST"] ?? "127.0.0.1", port: Int(environment["TM_REDIS_PORT"] ?? "") ?? 56379),
             keyPrefix: "tm:bench:"))
+        Task { try await cache.run() }
         let manager = TrafficManager(store: InMemoryRouteStore(), cache: cache, publisher: InMemoryEventBus())
         let ready = blocking {
             try await manager.createRoute(found, url: "http://chat.prod:4002")
@@ -114,6 +115,7 @@ enum Fixture {
             user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
             database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: "tm_bench", sslMode: .disable,
             poolSize: 1))
+        Task { try await store.run() }
         let manager = TrafficManager(store: store, cache: NoCache(), publisher: InMemoryEventBus())
         let ready = blocking {
             try await store.migrate()

@@ -39,6 +39,8 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         @usableFromInline var armedAt: ContinuousClock.Instant?
         @usableFromInline var threadStarted = false
         @usableFromInline var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The stopping thread has taken `stopWaiters`: later closers wait on `threadAlive`.
+        @usableFromInline var stopWaitersTaken = false
 
         @usableFromInline init(machine: Machine) {
             self.machine = machine
@@ -46,9 +48,14 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     }
 
     @usableFromInline let state: Locked<State>
-    @usableFromInline let wakeUp = DispatchSemaphore(value: 0)
+    /// The thread's waits; its `wake()` reaches the thread in any of them.
+    @usableFromInline let io = ConnectionIO()
+    /// Jobs taken in a socket wait; the owning thread's alone.
+    @usableFromInline var socketWaitJobs: [UnownedJob] = []
     @usableFromInline let timer: any DispatchSourceTimer
     @usableFromInline let ids = Atomic<UInt64>(0)
+    /// Whether the thread runs: set as it starts, cleared as the last thing it does.
+    @usableFromInline let threadAlive = Atomic(false)
     @usableFromInline let connectTimeout: Duration
     @usableFromInline let makeError: @Sendable (Machine.Failure, Connection.Command) -> any Error
     @usableFromInline let metrics: ConnectionMetrics?
@@ -75,13 +82,17 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         timer.cancel()
     }
 
-    /// Starts the thread, which makes and owns the connection.
+    /// Starts the thread, which makes and owns the connection. Adapters start it from their
+    /// `Service.run()` (``ConnectionThreadGroup``); calls made before it queue.
     @inlinable public func start(name: String, connection makeConnection: @escaping @Sendable () -> Connection) {
         let first = state.withLock { state -> Bool in
-            defer { state.threadStarted = true }
-            return !state.threadStarted && !state.machine.isStopped
+            // Once only, and never after a close without a thread.
+            guard !state.threadStarted && !state.machine.isStopped else { return false }
+            state.threadStarted = true
+            return true
         }
         guard first else { return }
+        threadAlive.store(true, ordering: .releasing)
         let thread = Thread { [self] in
             // A write to a connection the peer reset raises SIGPIPE in the writing thread, whose
             // default action ends the process; blocked here, the write fails with EPIPE instead.
@@ -89,8 +100,14 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             sigemptyset(&pipe)
             sigaddset(&pipe, SIGPIPE)
             pthread_sigmask(SIG_BLOCK, &pipe, nil)
-            var connection = makeConnection()
-            serve(&connection)
+            let waiters: [CheckedContinuation<Void, Never>]
+            do {
+                var connection = makeConnection()
+                waiters = serve(&connection)
+            }
+            // The connection is freed; whoever waits for the stop may go on.
+            threadAlive.store(false, ordering: .releasing)
+            for waiter in waiters { waiter.resume() }
         }
         thread.name = name
         thread.start()
@@ -123,7 +140,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 }
                 switch action {
                 case .none: break
-                case .wake: wakeUp.signal()
+                case .wake: io.wake()
                 case .fail(let failure): continuation.resume(throwing: error(failure, command))
                 }
             }
@@ -151,7 +168,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             return result
         }
         for (request, failure) in refused { fail(request, failure) }
-        if wake { other.wakeUp.signal() }
+        if wake { other.io.wake() }
     }
 
     /// Stops accepting commands, lets the thread finish what is queued (each within its
@@ -159,7 +176,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
     @inlinable public func close() async {
         await withCheckedContinuation { (stopped: CheckedContinuation<Void, Never>) in
             let (wake, abandoned, done) = state.withLock { state -> (Bool, [Machine.Request], Bool) in
-                if state.machine.isStopped { return (false, [], true) }
+                if state.stopWaitersTaken { return (false, [], true) }
                 if !state.threadStarted {
                     return (false, state.machine.closeWithoutThread(), true)
                 }
@@ -167,10 +184,15 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 return (state.machine.close(), [], false)
             }
             for request in abandoned { fail(request, .notRunning) }
-            if wake { wakeUp.signal() }
+            if wake { io.wake() }
             if done { stopped.resume() }
         }
+        // Only a thread in its last instructions is still alive here.
+        while isThreadAlive { await Task.yield() }
     }
+
+    /// Whether the thread is running: from ``start(name:connection:)`` until it has stopped.
+    @inlinable public var isThreadAlive: Bool { threadAlive.load(ordering: .acquiring) }
 
     /// Requests queued now.
     @inlinable public var queueDepth: Int { state.withLock { $0.machine.queueDepth } }
@@ -181,7 +203,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         let job = UnownedJob(job)
         let (accepted, wake) = state.withLock { $0.machine.enqueueJob(job) }
         if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
-        if wake { wakeUp.signal() }
+        if wake { io.wake() }
     }
 
     /// The runtime whose thread is the current thread, if any.
@@ -192,10 +214,24 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
 
     // MARK: The owning thread
 
-    @inlinable func serve(_ connection: inout Connection) {
+    /// Runs the thread until the machine stops; returns who waits for the stop.
+    @inlinable func serve(_ connection: inout Connection) -> [CheckedContinuation<Void, Never>] {
         // The thread's closure holds `self`, so the unretained pointer stays valid while it runs.
         pthread_setspecific(currentThreadKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         let executor = asUnownedTaskExecutor()
+        io.beginSocketWait = { [unowned self] in
+            let wait = state.withLock { $0.machine.beginSocketWait(jobs: &socketWaitJobs) }
+            if !wait {
+                for job in socketWaitJobs { job.runSynchronously(on: executor) }
+                socketWaitJobs.removeAll(keepingCapacity: true)
+            }
+            return wait
+        }
+        io.endSocketWait = { [unowned self] in state.withLock { $0.machine.endSocketWait() } }
+        defer {
+            io.beginSocketWait = { true }
+            io.endSocketWait = {}
+        }
         var batch: [Machine.Request] = []
         var jobs: [UnownedJob] = []
         var replies: [Connection.Reply] = []
@@ -211,7 +247,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 if failure == .deadlineExceeded { metrics?.deadlineMisses.increment(by: requests.count) }
                 for request in requests { fail(request, failure) }
             case .connect:
-                let failure = connection.connect(deadline: .now + connectTimeout)
+                let failure = connection.connect(deadline: .now + connectTimeout, io: io)
                 state.withLock { state in
                     if let failure { state.machine.connectFailed(failure, now: .now, jitter: .random(in: 0.5...1)) } else { state.machine.connectSucceeded(now: .now) }
                 }
@@ -226,7 +262,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 let deadline = batch.lazy.map(\.deadline).max() ?? .now
                 let lost = connection.execute(
                     batch.count, command: { index in batch.withUnsafeBufferPointer { $0[index].payload.command } },
-                    replies: &replies, deadline: deadline)
+                    replies: &replies, deadline: deadline, io: io)
                 if lost != nil {
                     connection.disconnect()
                     metrics?.up.record(0)
@@ -239,18 +275,20 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
                 connection.disconnect()
                 metrics?.up.record(0)
             case .wait:
-                wakeUp.wait()
+                io.sleep()
             case .stop:
                 connection.disconnect()
                 break running
             }
         }
         timer.cancel()
-        let waiters = state.withLock { state in
-            defer { state.stopWaiters = [] }
+        return state.withLock { state in
+            defer {
+                state.stopWaiters = []
+                state.stopWaitersTaken = true
+            }
             return state.stopWaiters
         }
-        for waiter in waiters { waiter.resume() }
     }
 
     @inlinable func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {

@@ -21,13 +21,16 @@ struct PostgresConnection: RuntimeConnection {
     private var lastError = "not connected yet"
     /// Set when a wait for the server ran past the deadline.
     private var timedOut = false
+    /// The owning thread's waits, from the runtime's latest call.
+    private var io: ConnectionIO?
 
     init(configuration: PostgresRouteStore.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    mutating func connect(deadline: ContinuousClock.Instant) -> String? {
+    mutating func connect(deadline: ContinuousClock.Instant, io: ConnectionIO) -> String? {
+        self.io = io
         disconnect()
         if let made = open(deadline: deadline) {
             connection = made
@@ -43,15 +46,17 @@ struct PostgresConnection: RuntimeConnection {
     /// restarted — runs once more on a new connection: reads are safe to repeat. Writes are not
     /// repeated: one lost after it was sent may have committed (``PostgresFailure/sent``).
     mutating func execute(
-        _ count: Int, command: (Int) -> PostgresStatement, replies: inout [Reply], deadline: ContinuousClock.Instant
+        _ count: Int, command: (Int) -> PostgresStatement, replies: inout [Reply], deadline: ContinuousClock.Instant,
+        io: ConnectionIO
     ) -> String? {
+        self.io = io
         let statements = (0..<count).map(command)
         timedOut = false
         var results = runOnce(statements, deadline: deadline)
         let onlyReads = statements.allSatisfy { if case .prepared(let name, _) = $0 { name.isReadOnly } else { false } }
         if connection == nil, !timedOut, onlyReads,
             results.allSatisfy({ if case .failure(let failure) = $0 { failure.connectionLost } else { false } }),
-            connect(deadline: deadline) == nil
+            connect(deadline: deadline, io: io) == nil
         {
             results = runOnce(statements, deadline: deadline)
         }
@@ -141,7 +146,7 @@ struct PostgresConnection: RuntimeConnection {
                 return nil
             }
             let events = status == PGRES_POLLING_READING ? Int16(POLLIN) : Int16(POLLOUT)
-            guard Self.wait(PQsocket(made), for: events, deadline: deadline) else {
+            guard wait(PQsocket(made), for: events, deadline: deadline) else {
                 lastError = "connecting took longer than the deadline"
                 PQfinish(made)
                 return nil
@@ -156,18 +161,11 @@ struct PostgresConnection: RuntimeConnection {
         return made
     }
 
-    /// Waits until `socket` is ready for `events`, or `deadline` passes (`false`).
-    static func wait(_ socket: Int32, for events: Int16, deadline: ContinuousClock.Instant) -> Bool {
-        guard socket >= 0 else { return false }
-        while true {
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else { return false }
-            var descriptor = pollfd(fd: socket, events: events, revents: 0)
-            let milliseconds = Int32(clamping: (remaining + .microseconds(999)).wholeMilliseconds)
-            let ready = poll(&descriptor, 1, max(1, milliseconds))
-            if ready > 0 { return true }
-            if ready < 0 && errno != EINTR { return false }
-        }
+    /// Waits until `socket` is ready for `events`, or `deadline` passes (`false`); the
+    /// thread's executor jobs run meanwhile.
+    private func wait(_ socket: Int32, for events: Int16, deadline: ContinuousClock.Instant) -> Bool {
+        guard let io else { preconditionFailure("a wait outside the runtime's connect or execute") }
+        return io.wait(socket, for: events, deadline: deadline)
     }
 
     /// Sends what libpq has buffered, by `deadline`.
@@ -176,7 +174,7 @@ struct PostgresConnection: RuntimeConnection {
             switch PQflush(connection) {
             case 0: return true
             case 1:
-                guard Self.wait(PQsocket(connection), for: Int16(POLLOUT) | Int16(POLLIN), deadline: deadline) else {
+                guard wait(PQsocket(connection), for: Int16(POLLOUT) | Int16(POLLIN), deadline: deadline) else {
                     timedOut = true
                     return false
                 }
@@ -191,7 +189,7 @@ struct PostgresConnection: RuntimeConnection {
     /// connection broke or the deadline passed.
     private mutating func nextResult(_ connection: OpaquePointer, deadline: ContinuousClock.Instant) -> OpaquePointer?? {
         while PQisBusy(connection) == 1 {
-            guard Self.wait(PQsocket(connection), for: Int16(POLLIN), deadline: deadline) else {
+            guard wait(PQsocket(connection), for: Int16(POLLIN), deadline: deadline) else {
                 timedOut = true
                 return .none
             }

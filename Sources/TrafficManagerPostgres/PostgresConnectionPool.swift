@@ -15,11 +15,12 @@ import TrafficManagerConnectionRuntime
 final class PostgresConnectionPool: Sendable {
     private let connections: [ConnectionThread<PostgresConnection>]
     private let load: [LoadCounter]
+    private let threads: ConnectionThreadGroup
 
     init(configuration: PostgresRouteStore.Configuration, logger: Logger, metricsFactory: any MetricsFactory) {
         let endpoint = configuration.endpointDescription
         let depth = configuration.maximumQueueDepth
-        connections = (0..<max(1, configuration.poolSize)).map { index in
+        let connections = (0..<max(1, configuration.poolSize)).map { index in
             let runtime = ConnectionThread<PostgresConnection>(
                 configuration: .init(
                     maximumQueueDepth: depth, maximumBatchSize: max(1, configuration.maximumPipelineDepth),
@@ -29,10 +30,15 @@ final class PostgresConnectionPool: Sendable {
                 makeError: { failure, statement in
                     Self.error(failure, statement, endpoint: endpoint, depth: depth, timeout: configuration.callTimeout)
                 })
-            runtime.start(name: "tm-postgres-\(index)") { PostgresConnection(configuration: configuration, logger: logger) }
             return runtime
         }
+        self.connections = connections
         load = connections.map { _ in LoadCounter() }
+        threads = ConnectionThreadGroup(
+            name: "the PostgreSQL route store at \(endpoint)",
+            members: connections.enumerated().map { index, runtime in
+                .thread(runtime, name: "tm-postgres-\(index)") { PostgresConnection(configuration: configuration, logger: logger) }
+            })
     }
 
     /// The executors of the connection threads.
@@ -50,11 +56,19 @@ final class PostgresConnectionPool: Sendable {
         return try await connections[index].send(statement, deadline: deadline).get()
     }
 
+    /// Starts the threads and hosts them until shutdown (``ConnectionThreadGroup/run()``).
+    func run() async throws {
+        try await threads.run()
+    }
+
     /// Lets the threads finish what is queued, closes every connection, and returns when all
     /// threads have stopped.
     func close() async {
-        for connection in connections { await connection.close() }
+        await threads.shutdown()
     }
+
+    /// Threads running now; for tests.
+    var runningThreadCount: Int { threads.runningThreadCount }
 
     /// The current thread's connection, else the least loaded one.
     private func pick() -> Int {

@@ -17,14 +17,16 @@ import TrafficManager
 ///   unreachable calls fail fast with ``TrafficManagerError/Code/storeUnavailable``, naming the
 ///   host and port but never the password.
 ///
-/// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
-/// connections. Outside a service group, call ``shutdown()`` when done.
+/// It is a swift-service-lifecycle `Service`: ``run()`` hosts the connection threads until
+/// shutdown. Run it in a `ServiceGroup`, or as `Task { try await store.run() }` and call
+/// ``shutdown()`` when done. Calls made before `run()` — `migrate()` included — wait for it
+/// within their deadline; calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
 public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
     let configuration: Configuration
     private let pool: PostgresConnectionPool
     private let logger: Logger
 
-    /// Creates the store and starts its connection threads.
+    /// Creates the store; ``run()`` starts its connection threads.
     ///
     /// - Precondition: `configuration.schema`, if set, is letters, digits and `_`.
     /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
@@ -133,18 +135,23 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
                 ]), "recording audit event \(event.eventID)")
     }
 
-    /// Waits for graceful shutdown or cancellation, then closes every connection.
+    /// Starts the connection threads and hosts them until graceful shutdown, cancellation or
+    /// ``shutdown()``; returns when every thread has stopped.
+    ///
+    /// - Throws: ``TrafficManagerError/Code/notRunning`` when the store was shut down already.
     public func run() async throws {
-        // Returns on graceful shutdown, throws on cancellation: either way, close.
-        try? await gracefulShutdown()
-        await shutdown()
+        try await pool.run()
     }
 
-    /// Closes every connection after the statements already queued. Later calls fail with
-    /// ``TrafficManagerError/Code/storeUnavailable``.
+    /// Closes every connection after the statements already queued (each within its
+    /// deadline) and returns when every thread has stopped; ``run()`` returns too. Later calls
+    /// fail with ``TrafficManagerError/Code/notRunning``.
     public func shutdown() async {
         await pool.close()
     }
+
+    /// Connection threads running now; for tests.
+    var runningThreadCount: Int { pool.runningThreadCount }
 
     /// Runs SQL in the simple query protocol; for tests and tools.
     func execute(_ sql: String) async throws -> PostgresRows {

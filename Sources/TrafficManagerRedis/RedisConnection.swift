@@ -4,11 +4,15 @@ import Logging
 import TrafficManager
 import TrafficManagerConnectionRuntime
 
-/// One hiredis connection, as the connection runtime drives it: every method runs on the
-/// connection's own thread (``ConnectionThread``), which decides when to connect, which
-/// commands to send together, and when a call has waited too long.
+/// One hiredis connection in non-blocking mode, as the connection runtime drives it: every
+/// method runs on the connection's own thread (``ConnectionThread``), which decides when to
+/// connect, which commands to send together, and when a call has waited too long.
 ///
 /// A batch is written as one RESP buffer and its replies read in order (auto-pipelining).
+/// Every wait for the server — connecting, writing, reading — is a `poll()` through the
+/// runtime's ``ConnectionIO``, bounded by the batch's deadline: a path that freezes with the
+/// socket open costs the batch its deadline, never the thread, and the thread's executor jobs
+/// run while it waits.
 struct RedisConnection: RuntimeConnection {
     let configuration: RedisRouteCache.Configuration
     let logger: Logger
@@ -21,37 +25,31 @@ struct RedisConnection: RuntimeConnection {
     }
 
     mutating func execute(
-        _ count: Int, command: (Int) -> RedisCommand, replies: inout [RedisReply], deadline: ContinuousClock.Instant
+        _ count: Int, command: (Int) -> RedisCommand, replies: inout [RedisReply], deadline: ContinuousClock.Instant,
+        io: ConnectionIO
     ) -> String? {
         guard let context else { return "not connected" }
         encoder.removeAll()
         for index in 0..<count {
             encoder.append(command(index))
         }
-        encoder.bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { characters in
-                // hiredis copies the bytes into its output buffer before returning.
-                _ = redisAppendFormattedCommand(context, characters.baseAddress, characters.count)
-            }
-        }
-        for index in 0..<count {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                let reason = "Redis at \(configuration.endpointDescription): \(Self.errorText(context))"
-                logger.warning("Redis connection lost", metadata: ["error": "\(reason)"])
-                return reason
-            }
+        appendEncoded(to: context)
+        let failure = exchange(context, replies: count, deadline: deadline, io: io) { reply, index in
             let decodesEntry: Bool
             if case .getEntry = command(index) { decodesEntry = true } else { decodesEntry = false }
-            replies.append(RedisReply(raw.assumingMemoryBound(to: redisReply.self), decodesEntry: decodesEntry))
-            freeReplyObject(raw)
+            replies.append(RedisReply(reply, decodesEntry: decodesEntry))
         }
-        return nil
+        if let failure {
+            logger.warning("Redis connection lost", metadata: ["error": "\(failure)"])
+            disconnect()
+        }
+        return failure
     }
 
-    mutating func connect(deadline: ContinuousClock.Instant) -> String? {
+    mutating func connect(deadline: ContinuousClock.Instant, io: ConnectionIO) -> String? {
         disconnect()
-        switch makeContext(timeout: min(configuration.connectTimeout, max(.milliseconds(1), ContinuousClock.now.duration(to: deadline)))) {
+        let deadline = min(deadline, .now + configuration.connectTimeout)
+        switch makeContext(deadline: deadline, io: io) {
         case .success(let context):
             self.context = context
             logger.info("connected to Redis", metadata: ["endpoint": "\(configuration.endpointDescription)"])
@@ -63,19 +61,31 @@ struct RedisConnection: RuntimeConnection {
 
     private struct Reason: Error { var text: String }
 
-    private mutating func makeContext(timeout connectTimeout: Duration) -> Result<UnsafeMutablePointer<redisContext>, Reason> {
-        let timeout = Self.timeval(connectTimeout)
+    private mutating func makeContext(
+        deadline: ContinuousClock.Instant, io: ConnectionIO
+    ) -> Result<UnsafeMutablePointer<redisContext>, Reason> {
         let made: UnsafeMutablePointer<redisContext>?
         switch configuration.endpoint {
-        case .tcp(let host, let port): made = redisConnectWithTimeout(host, Int32(port), timeout)
-        case .unixSocket(let path): made = redisConnectUnixWithTimeout(path, timeout)
+        case .tcp(let host, let port): made = redisConnectNonBlock(host, Int32(port))
+        case .unixSocket(let path): made = redisConnectUnixNonBlock(path)
         }
         guard let context = made else { return .failure(Reason(text: "could not allocate a connection")) }
         guard context.pointee.err == 0 else {
             defer { redisFree(context) }
             return .failure(Reason(text: Self.errorText(context)))
         }
-        redisSetTimeout(context, Self.timeval(configuration.commandTimeout))
+        // The connect is under way: writable means done, and SO_ERROR says how it ended.
+        guard io.wait(context.pointee.fd, for: Int16(POLLOUT), deadline: deadline) else {
+            redisFree(context)
+            return .failure(Reason(text: "connecting took longer than the deadline"))
+        }
+        var socketError: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(context.pointee.fd, SOL_SOCKET, SO_ERROR, &socketError, &length) != 0 { socketError = errno }
+        guard socketError == 0 else {
+            redisFree(context)
+            return .failure(Reason(text: String(cString: strerror(socketError))))
+        }
         if case .tcp = configuration.endpoint {
             // Keepalive probes, and tcp_user_timeout: the kernel closes a connection whose peer
             // stopped acknowledging, even while nothing is being read.
@@ -86,26 +96,63 @@ struct RedisConnection: RuntimeConnection {
         var setup: [[String]] = []
         if let password = configuration.password { setup.append(["AUTH", password]) }
         if configuration.database != 0 { setup.append(["SELECT", String(configuration.database)]) }
-        for command in setup {
-            encoder.removeAll()
-            encoder.append(command)
-            encoder.bytes.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { _ = redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-            }
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                defer { redisFree(context) }
-                return .failure(Reason(text: Self.errorText(context)))
-            }
-            let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(raw)
-            if case .error(let message) = reply {
-                // The message names the command's problem (e.g. WRONGPASS), never the password.
-                redisFree(context)
-                return .failure(Reason(text: "\(command[0]) failed: \(message)"))
-            }
+        guard !setup.isEmpty else { return .success(context) }
+        encoder.removeAll()
+        for command in setup { encoder.append(command) }
+        appendEncoded(to: context)
+        var refusal: String?
+        let failure = exchange(context, replies: setup.count, deadline: deadline, io: io) { reply, index in
+            // The message names the command's problem (e.g. WRONGPASS), never the password.
+            if refusal == nil, case .error(let message) = RedisReply(reply) { refusal = "\(setup[index][0]) failed: \(message)" }
+        }
+        if let reason = failure ?? refusal {
+            redisFree(context)
+            return .failure(Reason(text: reason))
         }
         return .success(context)
+    }
+
+    /// Copies the encoder's bytes into hiredis's output buffer.
+    private func appendEncoded(to context: UnsafeMutablePointer<redisContext>) {
+        encoder.bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { characters in
+                _ = redisAppendFormattedCommand(context, characters.baseAddress, characters.count)
+            }
+        }
+    }
+
+    /// Writes hiredis's output buffer and reads `count` replies, handing each to `onReply`
+    /// (which must not keep it) with its index; replies read while writing are taken too, so a
+    /// large batch never stalls on a server waiting for us to read. `nil` when every reply
+    /// came, else why not.
+    private func exchange(
+        _ context: UnsafeMutablePointer<redisContext>, replies count: Int, deadline: ContinuousClock.Instant, io: ConnectionIO,
+        onReply: (UnsafeMutablePointer<redisReply>, Int) -> Void
+    ) -> String? {
+        var written: Int32 = 0
+        var received = 0
+        while true {
+            if written == 0, redisBufferWrite(context, &written) != REDIS_OK { return lost(context) }
+            while received < count {
+                var raw: UnsafeMutableRawPointer?
+                guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { return lost(context) }
+                guard let raw else { break }
+                onReply(raw.assumingMemoryBound(to: redisReply.self), received)
+                freeReplyObject(raw)
+                received += 1
+            }
+            if received == count && written != 0 { return nil }
+            let events = written == 0 ? Int16(POLLIN) | Int16(POLLOUT) : Int16(POLLIN)
+            guard io.wait(context.pointee.fd, for: events, deadline: deadline) else {
+                return "Redis at \(configuration.endpointDescription) did not answer by the deadline"
+            }
+            // Non-blocking: with nothing to read this reads nothing and succeeds.
+            if redisBufferRead(context) != REDIS_OK { return lost(context) }
+        }
+    }
+
+    private func lost(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        "Redis at \(configuration.endpointDescription): \(Self.errorText(context))"
     }
 
     /// The connection's socket, or -1; for tests.
@@ -121,10 +168,5 @@ struct RedisConnection: RuntimeConnection {
             String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
         return text.isEmpty ? "connection error \(context.pointee.err)" : text
-    }
-
-    private static func timeval(_ duration: Duration) -> Glibc.timeval {
-        let (seconds, attoseconds) = duration.components
-        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
 }

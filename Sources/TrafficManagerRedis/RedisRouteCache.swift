@@ -14,16 +14,20 @@ import TrafficManagerConnectionRuntime
 /// - An unreachable Redis fails calls at once with ``TrafficManagerError/Code/cacheUnavailable``
 ///   (the resolver then answers from the store); connections come back by themselves.
 ///
-/// As a swift-service-lifecycle `Service`, ``run()`` waits for shutdown and then closes the
-/// connections. Outside a service group, call ``shutdown()`` when done.
+/// It is a swift-service-lifecycle `Service`: ``run()`` hosts the connection threads until
+/// shutdown. Run it in a `ServiceGroup`, or as `Task { try await cache.run() }` and call
+/// ``shutdown()`` when done. Calls made before `run()` wait for it within their deadline;
+/// calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
 public final class RedisRouteCache: RouteCache, Service {
     private let configuration: Configuration
     private let connections: [ConnectionThread<RedisConnection>]
+    private let threads: ConnectionThreadGroup
     private let next = Locked(0)
     private let scriptSHA = Locked<String?>(nil)
     private let logger: Logger
 
-    /// Creates the cache and starts its connection threads. Connections are made on first use.
+    /// Creates the cache; ``run()`` starts its connection threads. Connections are made on
+    /// first use.
     ///
     /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
     ///   (`backend` = `redis`): queue depth, wait, deadline misses, connects, up.
@@ -36,7 +40,7 @@ public final class RedisRouteCache: RouteCache, Service {
         let endpoint = configuration.endpointDescription
         let timeout = configuration.commandTimeout
         let depth = configuration.maximumQueueDepth
-        connections = (0..<max(1, configuration.connectionCount)).map { index in
+        let connections = (0..<max(1, configuration.connectionCount)).map { index in
             let runtime = ConnectionThread<RedisConnection>(
                 configuration: .init(
                     maximumQueueDepth: depth, maximumBatchSize: 1024,
@@ -53,9 +57,14 @@ public final class RedisRouteCache: RouteCache, Service {
                     case .cancelled: return CancellationError()
                     }
                 })
-            runtime.start(name: "tm-redis-\(index)") { RedisConnection(configuration: configuration, logger: logger) }
             return runtime
         }
+        self.connections = connections
+        threads = ConnectionThreadGroup(
+            name: "the Redis route cache at \(endpoint)",
+            members: connections.enumerated().map { index, runtime in
+                .thread(runtime, name: "tm-redis-\(index)") { RedisConnection(configuration: configuration, logger: logger) }
+            })
     }
 
     /// An executor that runs tasks on the thread of the cache's first connection.
@@ -95,18 +104,23 @@ public final class RedisRouteCache: RouteCache, Service {
         _ = try await conditionalSet(route, .tombstone(revision: revision), ttl: ttl, invalidation: true)
     }
 
-    /// Waits for graceful shutdown or cancellation, then closes every connection.
+    /// Starts the connection threads and hosts them until graceful shutdown, cancellation or
+    /// ``shutdown()``; returns when every thread has stopped.
+    ///
+    /// - Throws: ``TrafficManagerError/Code/notRunning`` when the cache was shut down already.
     public func run() async throws {
-        // Returns on graceful shutdown, throws on cancellation: either way, close.
-        try? await gracefulShutdown()
-        await shutdown()
+        try await threads.run()
     }
 
-    /// Closes every connection after the commands already queued. Later calls fail with
-    /// ``TrafficManagerError/Code/cacheUnavailable``.
+    /// Closes every connection after the commands already queued (each within its deadline)
+    /// and returns when every thread has stopped; ``run()`` returns too. Later calls fail with
+    /// ``TrafficManagerError/Code/notRunning``.
     public func shutdown() async {
-        for connection in connections { await connection.close() }
+        await threads.shutdown()
     }
+
+    /// Connection threads running now; for tests.
+    var runningThreadCount: Int { threads.runningThreadCount }
 
     private func conditionalSet(_ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool) async throws -> Bool {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)

@@ -1,8 +1,10 @@
 import Dispatch
+import Glibc
 import MetricsTestKit
 import Synchronization
 import Testing
 import TrafficManager
+import TrafficManagerTestKit
 @testable import TrafficManagerConnectionRuntime
 
 /// An echo server in memory: replies with the command, or hangs when told to.
@@ -14,18 +16,47 @@ struct MockConnection: RuntimeConnection {
         let released = DispatchSemaphore(value: 0)
         let connects = Atomic(0)
         let batches = Atomic(0)
+        /// When set, a batch waits through the runtime's `ConnectionIO` until a byte arrives
+        /// on ``peer`` — a reply from a server, as a socket sees it.
+        let awaitPeer = Atomic(false)
+        let socket: Int32
+        let peer: Int32
+
+        init() {
+            var pair: [Int32] = [0, 0]
+            precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+            (socket, peer) = (pair[0], pair[1])
+        }
+
+        deinit {
+            close(socket)
+            close(peer)
+        }
+
+        /// Sends the reply the waiting batch reads.
+        func reply() {
+            var byte: UInt8 = 1
+            _ = write(peer, &byte, 1)
+        }
     }
 
     let control: Control
 
-    mutating func connect(deadline: ContinuousClock.Instant) -> String? {
+    mutating func connect(deadline: ContinuousClock.Instant, io: ConnectionIO) -> String? {
         control.connects.add(1, ordering: .relaxed)
         return control.refuse.load(ordering: .relaxed) ? "connection refused" : nil
     }
 
-    mutating func execute(_ count: Int, command: (Int) -> Int, replies: inout [Int], deadline: ContinuousClock.Instant) -> String? {
+    mutating func execute(
+        _ count: Int, command: (Int) -> Int, replies: inout [Int], deadline: ContinuousClock.Instant, io: ConnectionIO
+    ) -> String? {
         control.batches.add(1, ordering: .relaxed)
         if control.hang.load(ordering: .relaxed) { control.released.wait() }
+        if control.awaitPeer.load(ordering: .relaxed) {
+            guard io.wait(control.socket, for: Int16(POLLIN), deadline: deadline) else { return "no reply by the deadline" }
+            var byte: UInt8 = 0
+            _ = read(control.socket, &byte, 1)
+        }
         for index in 0..<count { replies.append(command(index)) }
         return nil
     }
@@ -77,6 +108,39 @@ struct RuntimeFailure: Error, Equatable {
         #expect(done.batches.load(ordering: .relaxed) == 1_000_000)
         // And a caller from outside still gets through.
         #expect(try await runtime.send(42, timeout: .seconds(5)) == 42)
+        await runtime.close()
+    }
+
+    @Test func aThreadWaitingForAReplyStillRunsItsExecutorsTasks() async throws {
+        let (runtime, control) = Self.runtime()
+        control.awaitPeer.store(true, ordering: .relaxed)
+        let call = Task { try await runtime.send(7, timeout: .seconds(30)) }
+        #expect(try await eventually(timeout: .seconds(10)) { control.batches.load(ordering: .relaxed) == 1 })
+        // The batch is out and its reply has not come: the thread sits in its socket wait.
+        let ranOnTheThread = await Task(executorPreference: runtime) {
+            ConnectionThread<MockConnection>.current === runtime
+        }.value
+        #expect(ranOnTheThread)
+        #expect(control.batches.load(ordering: .relaxed) == 1)
+        control.reply()
+        #expect(try await call.value == 7)
+        await runtime.close()
+    }
+
+    @Test func aJobQueuedJustBeforeASocketWaitRunsBeforeTheWait() async throws {
+        // Many short tasks land on the thread while each batch waits: none may wait for a reply
+        // that only comes after it (the replies here come only when every task has run).
+        let (runtime, control) = Self.runtime()
+        control.awaitPeer.store(true, ordering: .relaxed)
+        let call = Task { try await runtime.send(1, timeout: .seconds(30)) }
+        #expect(try await eventually(timeout: .seconds(10)) { control.batches.load(ordering: .relaxed) == 1 })
+        let ran = ConcurrentCount()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<1_000 { group.addTask(executorPreference: runtime) { ran.bump() } }
+        }
+        #expect(ran.current == 1_000)
+        control.reply()
+        #expect(try await call.value == 1)
         await runtime.close()
     }
 
@@ -220,3 +284,4 @@ struct RuntimeFailure: Error, Equatable {
         await runtime.close()
     }
 }
+

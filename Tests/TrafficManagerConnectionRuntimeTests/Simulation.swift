@@ -13,6 +13,8 @@ struct Simulation {
     private var completed: Set<UInt64> = []
     private var threadWaiting = false
     private var executing = false
+    /// The thread waits for its socket with a batch out (jobs wake it, requests do not).
+    private var socketWaiting = false
     private var started = false
     private var stopped = false
     private var closed = false
@@ -25,14 +27,15 @@ struct Simulation {
         machine = Machine(configuration: ConnectionStateMachineTests.configuration, now: now)
     }
 
-    /// Applies event `code` (0–99): enqueue, job, thread step, batch end, time, timer, cancel,
-    /// close, start.
+    /// Applies event `code` (0–99): enqueue, job, thread step, batch end, socket wait, time,
+    /// timer, cancel, close, start.
     mutating func apply(_ code: Int) {
         switch code {
         case 0..<25: enqueue(timeout: .milliseconds(code % 5 * 20 + 1))
         case 25..<35: job()
         case 35..<65: step(connects: code % 4 != 0)
-        case 65..<75: finishBatch(lost: code % 3 == 0)
+        case 65..<71: finishBatch(lost: code % 3 == 0)
+        case 71..<75: socketWait()
         case 75..<85: now += .milliseconds((code - 74) * 5)
         case 85..<90: timer()
         case 90..<95: cancel(UInt64(code) % (nextID + 1))
@@ -86,7 +89,26 @@ struct Simulation {
         let (accepted, wake) = machine.enqueueJob(0)
         if accepted { jobsQueued += 1 } else if started && !stopped { violations.append("a running machine refused a job") }
         if threadWaiting && accepted && !wake { violations.append("a job queued for a sleeping thread without waking it") }
+        if socketWaiting && accepted && !wake { violations.append("a job queued for a thread waiting on its socket without waking it") }
+        if wake && !threadWaiting && !socketWaiting { violations.append("a job woke a thread that was not waiting") }
         if wake { threadWaiting = false }
+        if wake && socketWaiting {
+            socketWaiting = false
+            machine.endSocketWait()
+        }
+    }
+
+    /// With a batch out, the thread waits for its socket: it must run queued jobs first.
+    private mutating func socketWait() {
+        guard executing, !socketWaiting else { return }
+        var taken: [Int] = []
+        if machine.beginSocketWait(jobs: &taken) {
+            if machine.jobCount != 0 { violations.append("waits on its socket with \(machine.jobCount) jobs queued") }
+            socketWaiting = true
+        } else {
+            if taken.isEmpty { violations.append("refused a socket wait with no job to run") }
+            jobsQueued -= taken.count
+        }
     }
 
     private mutating func step(connects: Bool) {
@@ -118,6 +140,10 @@ struct Simulation {
 
     private mutating func finishBatch(lost: Bool) {
         guard executing else { return }
+        if socketWaiting {
+            socketWaiting = false
+            machine.endSocketWait()
+        }
         executing = false
         let completion = machine.completeBatch(connectionLost: lost ? "reset" : nil, now: now)
         for (index, request) in batch.enumerated() {

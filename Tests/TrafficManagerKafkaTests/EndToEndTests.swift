@@ -18,8 +18,8 @@ struct EndToEndTests {
     @Test func aChangedURLReachesAnotherInstanceThroughItsInvalidationConsumer() async throws {
         let cluster = try #require(sharedCluster)
         let schema = "tm_e2e_\(UInt32.random(in: 0...UInt32.max))"
+        // Run by the service group below; migrate() waits for it.
         let store = testStore(schema: schema, poolSize: 4)
-        try await store.migrate()
         func cache(_ name: String) -> RedisRouteCache {
             RedisRouteCache(
                 configuration: .init(
@@ -41,6 +41,7 @@ struct EndToEndTests {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
+            try await store.migrate()
             let route = try UniqueNames.route()
             try await writer.createRoute(route, url: "http://chat:4000")
             #expect(try await reader.resolve(route) == "http://chat:4000")
@@ -69,7 +70,7 @@ struct OutboxRelayEndToEndTests {
     @Test func anEventCommittedByAProcessThatDiedBeforePublishingIsRelayedToKafka() async throws {
         let cluster = try #require(sharedCluster)
         let schema = "tm_relay_\(UInt32.random(in: 0...UInt32.max))"
-        let store = testStore(schema: schema, poolSize: 1)
+        let store = running(testStore(schema: schema, poolSize: 1))
         try await store.migrate()
         // The "dead" process: its write committed, and nothing published the event.
         let route = try UniqueNames.route()

@@ -16,7 +16,7 @@ struct PostgresFaultTests {
         configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
         configuration.callTimeout = Self.timeout
         configuration.connectTimeout = .seconds(2)
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         try await store.migrate()
         return store
     }
@@ -121,7 +121,7 @@ struct PostgresFaultTests {
         var configuration = testConfiguration(schema: "tm_test_shared", poolSize: 1)
         configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
         configuration.callTimeout = .seconds(10)
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         try await store.migrate()
         proxy.mode = .freeze
         let stuck = Task { try await store.lookup(try UniqueNames.route()) }

@@ -18,7 +18,7 @@ import TrafficManagerTestKit
     @Test func anUnreachableServersErrorAndTheStoreItselfHoldNoPassword() async throws {
         var configuration = testConfiguration(port: 1, poolSize: 1)
         configuration.password = Self.secret
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         let error = await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
         #expect(error?.code == .storeUnavailable)
         #expect(SecretScan.leaks(of: [Self.secret], in: [error as Any, store]) == [])
@@ -29,7 +29,7 @@ import TrafficManagerTestKit
     func aRefusedPasswordsErrorHoldsNoPassword() async throws {
         var configuration = testConfiguration(poolSize: 1)
         configuration.password = Self.secret
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         let error = await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
         #expect(error?.code == .storeUnavailable)
         #expect(error?.message.contains("password authentication failed") == true)

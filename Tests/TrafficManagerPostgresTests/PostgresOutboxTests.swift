@@ -8,7 +8,7 @@ import TrafficManagerTestKit
 struct PostgresOutboxTests {
     @Test func unpublishedEventsComeOldestFirstUntilMarked() async throws {
         let schema = freshSchema()
-        let store = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 2))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 2)))
         try await store.migrate()
         let route = try UniqueNames.route()
         var events: [RouteEvent] = []

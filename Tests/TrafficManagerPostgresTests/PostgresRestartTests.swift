@@ -16,7 +16,7 @@ struct PostgresRestartTests {
         #expect(try runScript("scripts/start-postgres.sh", environment: environment) == 0)
         defer { _ = try? runScript("scripts/stop-postgres.sh", environment: environment, arguments: ["--purge"]) }
 
-        let store = PostgresRouteStore(configuration: testConfiguration(port: Self.port, schema: freshSchema(), poolSize: 2))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(port: Self.port, schema: freshSchema(), poolSize: 2)))
         try await store.migrate()
         let route = try UniqueNames.route()
         _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)

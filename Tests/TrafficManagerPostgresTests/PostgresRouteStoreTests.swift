@@ -14,8 +14,8 @@ struct PostgresRouteStoreTests {
 
     @Test func migrationsAreSafeTwiceAndFromTwoProcessesAtOnce() async throws {
         let schema = freshSchema()
-        let first = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
-        let second = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        let first = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
+        let second = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
         async let a = first.migrate()
         async let b = second.migrate()
         let (versionsA, versionsB) = try await (a, b)
@@ -63,7 +63,7 @@ struct PostgresRouteStoreTests {
 
     @Test func aFailureMidTransactionLeavesNoRowsBehind() async throws {
         let schema = freshSchema()
-        let store = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
         try await store.migrate()
         // A trigger that fails the event insert, after the tenant, service, environment and
         // endpoint rows were written in the same transaction.
@@ -116,7 +116,7 @@ struct PostgresRouteStoreTests {
     @Test func theStatementTimeoutIsHonoured() async throws {
         var configuration = testConfiguration(poolSize: 1)
         configuration.statementTimeout = .milliseconds(100)
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         do {
             _ = try await store.execute("SELECT pg_sleep(2)")
             Issue.record("pg_sleep(2) finished despite a 100 ms statement timeout")
@@ -131,7 +131,7 @@ struct PostgresRouteStoreTests {
     @Test func anAbsentServerIsAClearErrorNamingHostAndPortButNotThePassword() async throws {
         var configuration = testConfiguration(port: 1, poolSize: 1)
         configuration.password = "pa55word-secret"
-        let store = PostgresRouteStore(configuration: configuration)
+        let store = running(PostgresRouteStore(configuration: configuration))
         do {
             try await store.migrate()
             Issue.record("migrate succeeded against port 1")
@@ -143,14 +143,14 @@ struct PostgresRouteStoreTests {
     }
 
     @Test func aShutDownStoreRefusesCallsAsNotRunning() async throws {
-        let store = PostgresRouteStore(configuration: testConfiguration(poolSize: 1))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(poolSize: 1)))
         await store.shutdown()
         let error = await #expect(throws: TrafficManagerError.self) { try await store.lookup(try UniqueNames.route()) }
         #expect(error?.code == .notRunning)
     }
 
     @Test func aReadOnAnUnmigratedSchemaFailsAsAReadAndSaysToMigrate() async throws {
-        let store = PostgresRouteStore(configuration: testConfiguration(schema: freshSchema(), poolSize: 1))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(schema: freshSchema(), poolSize: 1)))
         defer { Task { await store.shutdown() } }
         let route = try UniqueNames.route()
         for read in [{ _ = try await store.lookup(route) }, { _ = try await store.endpoint(route) }] as [() async throws -> Void] {
@@ -215,7 +215,7 @@ struct PostgresTaskExecutorTests {
 struct PostgresRetryTests {
     @Test func aSerializationFailureIsRetriedAndTheWriteLandsOnce() async throws {
         let schema = freshSchema()
-        let store = PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1))
+        let store = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
         try await store.migrate()
         // The first event insert fails as a serialization failure; sequences are not rolled
         // back, so the retry passes.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrafficManager
+import TrafficManagerConnectionRuntime
 import TrafficManagerTestKit
 @testable import TrafficManagerPostgres
 
@@ -16,7 +17,7 @@ struct PostgresSocketOptionTests {
         var configuration = testConfiguration(poolSize: 1)
         configuration.tcpUserTimeout = .seconds(7)
         var connection = PostgresConnection(configuration: configuration, logger: .init(label: "test"))
-        #expect(connection.connect(deadline: .now + .seconds(5)) == nil)
+        #expect(connection.connect(deadline: .now + .seconds(5), io: ConnectionIO()) == nil)
         defer { connection.disconnect() }
         let socket = connection.socketDescriptor
         #expect(socket >= 0)

@@ -29,7 +29,7 @@ func freshSchema() -> String {
 
 /// A migrated store in the shared test schema.
 func migratedStore(poolSize: Int = 4) async throws -> PostgresRouteStore {
-    let store = PostgresRouteStore(configuration: testConfiguration(schema: "tm_test_shared", poolSize: poolSize))
+    let store = running(PostgresRouteStore(configuration: testConfiguration(schema: "tm_test_shared", poolSize: poolSize)))
     try await store.migrate()
     return store
 }

@@ -12,11 +12,11 @@ struct RedisFaultTests {
     static let slack = Duration.milliseconds(250)
 
     private func cache(through proxy: FaultProxy) -> RedisRouteCache {
-        RedisRouteCache(
+        running(RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: "127.0.0.1", port: proxy.port), commandTimeout: Self.timeout,
                 keyPrefix: "tm:fault:\(UUID().uuidString.prefix(8)):",
-                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(500))))
+                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(500)))))
     }
 
     /// Calls `get` from `callers` tasks while `during` runs and for `duration` after.
@@ -114,8 +114,8 @@ struct RedisFaultTests {
     @Test func aCallerCancelledWhileItsCommandIsQueuedLeavesAtOnce() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
-        let cache = RedisRouteCache(
-            configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: proxy.port), commandTimeout: .seconds(5)))
+        let cache = running(RedisRouteCache(
+            configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: proxy.port), commandTimeout: .seconds(5))))
         _ = try await cache.get(try UniqueNames.route())
         proxy.mode = .freeze
         let stuck = Task { try await cache.get(try UniqueNames.route()) }

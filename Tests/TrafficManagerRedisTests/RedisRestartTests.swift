@@ -17,10 +17,10 @@ struct RedisRestartTests {
     /// Starts this suite's Redis and returns a cache on it with short timeouts and back-off.
     private func startOwnRedis() throws -> RedisRouteCache {
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
-        return RedisRouteCache(
+        return running(RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
-                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
+                reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200)))))
     }
 
     private func stopOwnRedis(_ cache: RedisRouteCache) {
@@ -90,7 +90,7 @@ struct RedisRestartTests {
 
         // Another client pauses every client for 3 s. Without the 200 ms command timeout our
         // GET would simply wait and then succeed; with it, it fails.
-        let pauser = RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: Self.port)))
+        let pauser = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: Self.port))))
         defer { Task { await pauser.shutdown() } }
         #expect(try await pauser.send(["CLIENT", "PAUSE", "3000", "ALL"]) == .status("OK"))
         await #expect(throws: TrafficManagerError.self) { try await cache.get(route) }

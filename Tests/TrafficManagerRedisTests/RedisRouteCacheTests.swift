@@ -94,7 +94,7 @@ struct RedisRouteCacheTests {
     }
 
     @Test func anAbsentRedisFailsFastWithCacheUnavailableNamingTheEndpoint() async throws {
-        let cache = RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: "s3cret"))
+        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: "s3cret")))
         defer { Task { await cache.shutdown() } }
         for _ in 0..<3 {
             do {
@@ -108,7 +108,7 @@ struct RedisRouteCacheTests {
     }
 
     @Test func theResolverAnswersFromTheStoreWhileRedisIsAbsent() async throws {
-        let cache = RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1)))
+        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1))))
         defer { Task { await cache.shutdown() } }
         let metrics = TestMetrics()
         let manager = TrafficManager(store: InMemoryRouteStore(), cache: cache, publisher: InMemoryEventBus(), metricsFactory: metrics)
@@ -129,10 +129,10 @@ let chatRoute = try! RouteID(tenant: "chat-app", service: "chat", environment: "
 @Suite(.enabled(if: TestServices.redis.shouldRun, redisSkip))
 struct RedisTaskExecutorTests {
     @Test func tasksOnTheConnectionExecutorsGetTheirOwnAnswers() async throws {
-        let cache = RedisRouteCache(
+        let cache = running(RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), connectionCount: 2,
-                commandTimeout: functionalTestTimeout, keyPrefix: "tm:test:\(UniqueNames.tenant()):"))
+                commandTimeout: functionalTestTimeout, keyPrefix: "tm:test:\(UniqueNames.tenant()):")))
         let tenant = UniqueNames.tenant()
         let routes = try (0..<32).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
         for (index, route) in routes.enumerated() {

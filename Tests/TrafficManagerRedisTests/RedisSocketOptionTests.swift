@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrafficManager
+import TrafficManagerConnectionRuntime
 import TrafficManagerTestKit
 @testable import TrafficManagerRedis
 
@@ -16,7 +17,7 @@ struct RedisSocketOptionTests {
         let configuration = RedisRouteCache.Configuration(
             endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), tcpUserTimeout: .seconds(7))
         var connection = RedisConnection(configuration: configuration, logger: .init(label: "test"))
-        #expect(connection.connect(deadline: .now + .seconds(5)) == nil)
+        #expect(connection.connect(deadline: .now + .seconds(5), io: ConnectionIO()) == nil)
         defer { connection.disconnect() }
         let socket = connection.socketDescriptor
         #expect(socketOption(socket, level: SOL_SOCKET, name: SO_KEEPALIVE) == 1)

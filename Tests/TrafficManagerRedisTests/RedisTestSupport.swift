@@ -6,10 +6,10 @@ import TrafficManagerTestKit
 
 /// A cache on the test Redis, under a key prefix of its own.
 func makeTestCache(connections: Int = 1, port: Int = TestServices.redis.port) -> RedisRouteCache {
-    RedisRouteCache(
+    running(RedisRouteCache(
         configuration: .init(
             endpoint: .tcp(host: TestServices.redis.host, port: port), connectionCount: connections, commandTimeout: functionalTestTimeout,
-            keyPrefix: "tm:test:\(UUID().uuidString.prefix(8)):"))
+            keyPrefix: "tm:test:\(UUID().uuidString.prefix(8)):")))
 }
 
 let redisSkip = Comment(rawValue: TestServices.redis.skipMessage)

@@ -86,6 +86,7 @@ struct LoadCommand: AsyncParsableCommand {
                     database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: "tm_load", sslMode: .disable,
                     poolSize: pgConnections),
                 logger: logger)
+            Task { try await made.run() }
             try await made.migrate()
             postgres = made
             store = made
@@ -100,6 +101,7 @@ struct LoadCommand: AsyncParsableCommand {
                     endpoint: .tcp(host: redisHost, port: redisPort), connectionCount: redisConnections,
                     keyPrefix: "tm:load:"),
                 logger: logger)
+            Task { try await made.run() }
             redis = made
             cache = made
         } else {

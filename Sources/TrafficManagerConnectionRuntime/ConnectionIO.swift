@@ -1,0 +1,91 @@
+import Glibc
+
+/// How a connection's thread waits: for its socket, or for work from other threads.
+///
+/// Every wait of the thread is a `poll()` that includes a wake-up descriptor (a pipe), so
+/// that callers on other threads can reach a sleeping thread, and a thread waiting for a reply
+/// still runs the executor jobs that arrive meanwhile: a task that prefers this thread never
+/// waits a whole round trip, or a whole frozen deadline, for it.
+///
+/// A connection's ``RuntimeConnection/connect(deadline:io:)`` and
+/// ``RuntimeConnection/execute(_:command:replies:deadline:io:)`` wait only through
+/// ``wait(_:for:deadline:)``, on the thread that owns them.
+// Unchecked sendability is safe: other threads only call `wake()`, a write to the pipe; the
+// two hooks are set by the owning thread before its first wait and used by it alone.
+public final class ConnectionIO: @unchecked Sendable {
+    /// The pipe that wakes the thread: a byte written to `wakeInput` makes `wakeDescriptor`
+    /// readable.
+    @usableFromInline let wakeDescriptor: Int32
+    @usableFromInline let wakeInput: Int32
+    /// Runs the executor jobs queued for the thread, if any, and returns `false`; else marks
+    /// the thread as waiting for its socket, so that a new job wakes it, and returns `true`.
+    @usableFromInline var beginSocketWait: () -> Bool = { true }
+    /// Clears the mark ``beginSocketWait`` set.
+    @usableFromInline var endSocketWait: () -> Void = {}
+
+    /// A wake-up descriptor of its own; fails only when the process is out of descriptors.
+    public init() {
+        var descriptors: [Int32] = [-1, -1]
+        precondition(pipe(&descriptors) == 0, "pipe failed: errno \(errno)")
+        for descriptor in descriptors {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        (wakeDescriptor, wakeInput) = (descriptors[0], descriptors[1])
+    }
+
+    deinit {
+        close(wakeDescriptor)
+        close(wakeInput)
+    }
+
+    /// Wakes the thread from any wait: ``sleep()`` or ``wait(_:for:deadline:)``.
+    public func wake() {
+        // A full pipe already wakes the thread: a failed write loses nothing.
+        var one: UInt8 = 1
+        _ = write(wakeInput, &one, 1)
+    }
+
+    /// Sleeps until ``wake()``.
+    public func sleep() {
+        var descriptor = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, -1) < 0 && errno == EINTR {}
+        drainWakeUps()
+    }
+
+    /// Waits until `socket` is ready for `events` (or has an error or hang-up to report), or
+    /// until `deadline` passes (`false`). Executor jobs queued meanwhile run on this thread.
+    public func wait(_ socket: Int32, for events: Int16, deadline: ContinuousClock.Instant) -> Bool {
+        guard socket >= 0 else { return false }
+        var descriptors = (
+            pollfd(fd: socket, events: events, revents: 0),
+            pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+        )
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { return false }
+            // Runs what is queued first; waits only with nothing to run.
+            guard beginSocketWait() else { continue }
+            descriptors.0.revents = 0
+            descriptors.1.revents = 0
+            // Rounded up, so a wait never ends just before its deadline and spins.
+            let (seconds, attoseconds) = (remaining + .microseconds(999)).components
+            let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, max(1, milliseconds))
+            }
+            endSocketWait()
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if descriptors.1.revents != 0 { drainWakeUps() }
+            if descriptors.0.revents != 0 { return true }
+        }
+    }
+
+    func drainWakeUps() {
+        var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        while withUnsafeMutableBytes(of: &bytes, { read(wakeDescriptor, $0.baseAddress, $0.count) }) == 64 {}
+    }
+}
