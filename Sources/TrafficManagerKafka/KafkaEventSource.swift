@@ -13,20 +13,28 @@ import TrafficManager
 /// its commit leaves the event to the group's next consumer. A message that is not a route
 /// event is logged, counted in `event_undecodable_total` and committed, so it never stalls the
 /// group.
+///
+/// Cancelling `consume` stops the consumer: it leaves the group (`rd_kafka_consumer_close_queue`,
+/// served by its thread) and returns within ``shutdownTimeout`` however the broker behaves —
+/// down or frozen. A consumer that could not leave in time is destroyed without leaving; the
+/// group then reassigns its partitions after its session times out.
 public final class KafkaEventSource: RouteEventSource {
     private let configuration: KafkaConfiguration
     /// How long to wait before handing a failed event to the handler again.
     public let redeliveryDelay: Duration
+    /// How long a cancelled `consume` may take to leave the group before it returns anyway.
+    public let shutdownTimeout: Duration
     private let undecodable: Counter
     private let logger: Logger
 
     /// Creates a source reading ``KafkaConfiguration/topic``.
     public init(
-        configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500),
+        configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500), shutdownTimeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "TrafficManager.Kafka"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
         self.redeliveryDelay = redeliveryDelay
+        self.shutdownTimeout = shutdownTimeout
         self.logger = logger
         undecodable = Counter(label: "event_undecodable_total", dimensions: [], factory: metricsFactory)
     }
@@ -56,20 +64,58 @@ public final class KafkaEventSource: RouteEventSource {
 
         let loop = ConsumerLoop(
             consumer: consumer, group: group, handler: handler, redeliveryDelay: redeliveryDelay, undecodable: undecodable,
-            logger: logger)
+            closeTimeout: shutdownTimeout, logger: logger)
+        let finished = Finish()
+        let thread = Thread {
+            loop.run()
+            finished.fire()
+        }
+        thread.name = "tm-kafka-consumer"
+        thread.start()
+        let (timeout, logger) = (shutdownTimeout, logger)
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    loop.run()
-                    finished.resume()
-                }
-                thread.name = "tm-kafka-consumer"
-                thread.start()
-            }
+            await finished.wait()
         } onCancel: {
             loop.stop()
+            // The thread leaves the group within the timeout; should librdkafka hold it longer
+            // (a commit to a frozen broker), the caller goes on and the thread frees the handle
+            // when it is back.
+            Task {
+                try? await Task.sleep(for: timeout + .milliseconds(250))
+                if finished.fire() {
+                    logger.warning("Kafka consumer still closing after the shutdown timeout; returning without it", metadata: ["group": "\(group)"])
+                }
+            }
         }
         try Task.checkCancellation()
+    }
+}
+
+/// Fires once, by the consumer thread or by the shutdown timeout, whichever comes first.
+private final class Finish: Sendable {
+    private let state = Locked<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    /// Resumes the waiter; `true` when this call fired it.
+    @discardableResult func fire() -> Bool {
+        let (first, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.fired else { return (false, nil) }
+            state.fired = true
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume()
+        return first
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.fired { return true }
+                state.waiter = waiter
+                return false
+            }
+            if now { waiter.resume() }
+        }
     }
 }
 
@@ -91,13 +137,15 @@ private final class ConsumerLoop: Sendable {
     private let handler: @Sendable (RouteEvent) async throws -> Void
     private let redeliveryDelay: Duration
     private let undecodable: Counter
+    private let closeTimeout: Duration
     private let logger: Logger
     private let state = Locked(State())
 
     init(
         consumer: ConsumerHandle, group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void,
-        redeliveryDelay: Duration, undecodable: Counter, logger: Logger
+        redeliveryDelay: Duration, undecodable: Counter, closeTimeout: Duration, logger: Logger
     ) {
+        self.closeTimeout = closeTimeout
         self.consumer = consumer
         self.group = group
         self.handler = handler
@@ -139,9 +187,42 @@ private final class ConsumerLoop: Sendable {
             guard handle(event) else { break }
             commit(message)
         }
-        // Leaves the group; uncommitted events go to the group's next consumer.
-        rd_kafka_consumer_close(consumer.pointer)
-        rd_kafka_destroy(consumer.pointer)
+        close()
+    }
+
+    /// Leaves the group within `closeTimeout` (uncommitted events go to the group's next
+    /// consumer), then frees the handle without the blocking close `rd_kafka_destroy` would do.
+    private func close() {
+        let handle = consumer.pointer
+        if let queue = rd_kafka_queue_new(handle) {
+            if let error = rd_kafka_consumer_close_queue(handle, queue) {
+                logger.warning("Kafka consumer close failed", metadata: ["group": "\(group)", "error": "\(String(cString: rd_kafka_error_string(error)))"])
+                rd_kafka_error_destroy(error)
+            } else {
+                let deadline = ContinuousClock.now + closeTimeout
+                while rd_kafka_consumer_closed(handle) == 0 && ContinuousClock.now < deadline {
+                    guard let event = rd_kafka_queue_poll(queue, 50) else { continue }
+                    // Leaving the group revokes the assignment; the application hands it back.
+                    if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
+                        if let protocolName = rd_kafka_rebalance_protocol(handle), String(cString: protocolName) == "COOPERATIVE" {
+                            if let error = rd_kafka_incremental_unassign(handle, rd_kafka_event_topic_partition_list(event)) {
+                                rd_kafka_error_destroy(error)
+                            }
+                        } else {
+                            rd_kafka_assign(handle, nil)
+                        }
+                    }
+                    rd_kafka_event_destroy(event)
+                }
+                if rd_kafka_consumer_closed(handle) == 0 {
+                    logger.warning(
+                        "Kafka consumer did not leave its group within the shutdown timeout; the group reassigns its partitions after the session timeout",
+                        metadata: ["group": "\(group)"])
+                }
+            }
+            rd_kafka_queue_destroy(queue)
+        }
+        rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
     }
 
     /// Runs the handler until it succeeds; `false` when the loop was stopped first.

@@ -53,6 +53,15 @@ public final class KafkaMockCluster: Sendable {
         }
     }
 
+    /// Delays every broker's responses by `delay` (zero for none): a path that freezes while
+    /// its connections stay open.
+    public func setResponseDelay(_ delay: Duration) {
+        state.withLock { handles in
+            guard let cluster = handles.cluster else { return }
+            _ = rd_kafka_mock_broker_set_rtt(cluster, -1, Int32(clamping: delay.wholeMilliseconds))
+        }
+    }
+
     /// Stops the cluster. Clients connected to it see their brokers go away.
     public func shutdown() {
         state.withLock { handles in

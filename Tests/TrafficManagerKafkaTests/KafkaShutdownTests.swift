@@ -25,3 +25,35 @@ import TrafficManagerTestKit
         #expect(after?.code == .eventsUnavailable)
     }
 }
+
+/// A consumer stops within its shutdown timeout whatever the broker does.
+@Suite(.timeLimit(.minutes(2))) struct KafkaSourceShutdownTests {
+    enum Fault: CaseIterable, Sendable { case down, frozen }
+
+    @Test(arguments: Fault.allCases) func aConsumerStopsWithinItsShutdownTimeout(_ fault: Fault) async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration, flushTimeout: .milliseconds(200))
+        let source = KafkaEventSource(configuration: configuration, shutdownTimeout: .seconds(1))
+        let received = ConcurrentCount()
+        let consumer = Task { try await source.consume(group: "shutdown-\(UUID())") { _ in received.bump() } }
+        let event = RouteEvent(
+            eventID: UUID(), action: .created, route: try UniqueNames.route(), url: "http://a:1", revision: 1, occurredAt: Date())
+        try await publisher.publish(event)
+        #expect(try await eventually(timeout: .seconds(30)) { received.current == 1 })
+        await publisher.shutdown()
+
+        switch fault {
+        case .down: cluster.setBrokersAvailable(false)
+        case .frozen: cluster.setResponseDelay(.seconds(60))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        consumer.cancel()
+        _ = try? await consumer.value
+        let took = start.duration(to: .now)
+        #expect(took < .seconds(1) + .milliseconds(750), "the consumer took \(took) to stop")
+        cluster.setResponseDelay(.zero)
+    }
+}

@@ -39,6 +39,22 @@ struct PostgresFaultTests {
         return .seconds(10)
     }
 
+    @Test func aReadThatMeetsAConnectionResetWhileIdleIsRetriedOnceOnAFreshConnection() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy, poolSize: 1)
+        let route = try UniqueNames.route()
+        _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        #expect(try await store.lookup(route).url == "http://a:1")
+        // The one connection is reset while idle; the store learns of it only on its next read.
+        proxy.mode = .drop
+        try await Task.sleep(for: .milliseconds(100))
+        proxy.mode = .pass
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await store.lookup(route).url == "http://a:1")
+        await store.shutdown()
+    }
+
     @Test func aFrozenPathFailsEveryCallWithinItsDeadlineAndServiceReturnsOnceItThaws() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
         defer { proxy.close() }

@@ -5,8 +5,9 @@ import TrafficManagerTestKit
 @testable import TrafficManagerPostgres
 
 /// PostgreSQL stopped and started again under a stream of calls, on a server of this test's own.
+/// Its time bounds run with the fault suites, outside the sanitizer.
 @Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
-struct PostgresRestartTests {
+struct PostgresRestartFaultTests {
     // A port and directory of this run's own, so concurrent runs on one machine never meet.
     // Below the kernel's ephemeral range (32768–60999), where client sockets could hold it.
     private static let port = Int.random(in: 21000..<22000)
@@ -24,6 +25,11 @@ struct PostgresRestartTests {
 
         #expect(try runScript("scripts/stop-postgres.sh", environment: environment) == 0)
         for _ in 0..<5 {
+            let start = ContinuousClock.now
+            defer {
+                // A refused connect, never a deadline: the call fails fast.
+                #expect(start.duration(to: .now) < .milliseconds(150), "a lookup took \(start.duration(to: .now)) to fail")
+            }
             do {
                 _ = try await store.lookup(route)
                 Issue.record("a lookup succeeded while the server was down")
@@ -37,12 +43,16 @@ struct PostgresRestartTests {
         }
 
         #expect(try runScript("scripts/start-postgres.sh", environment: environment) == 0)
+        let back = ContinuousClock.now
         var answered: String?
-        for _ in 0..<200 where answered == nil {
+        for _ in 0..<500 where answered == nil {
             answered = try? await store.lookup(route).url
-            if answered == nil { try await Task.sleep(for: .milliseconds(25)) }
+            if answered == nil { try await Task.sleep(for: .milliseconds(10)) }
         }
+        let recovery = back.duration(to: .now)
         #expect(answered == "http://a:1", "the store did not reconnect within 5 s of the server coming back")
+        // Back-off is capped at 500 ms: service returns within a second.
+        #expect(recovery < .seconds(1), "the store answered again \(recovery) after the server came back")
         // Both connections recover, and writes work again.
         let results = try await withThrowingTaskGroup(of: RouteLookup.self) { group in
             for _ in 0..<8 { group.addTask { try await store.lookup(route) } }

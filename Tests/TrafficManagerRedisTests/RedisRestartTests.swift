@@ -6,9 +6,10 @@ import TrafficManagerTestKit
 @testable import TrafficManagerRedis
 
 /// Redis killed and started again under a stream of resolves, on a Redis of this test's own.
-/// The tests share one server, which each stops or pauses: they run one at a time.
+/// The tests share one server, which each stops or pauses: they run one at a time. Their time
+/// bounds run with the fault suites, outside the sanitizer.
 @Suite(.serialized, .enabled(if: TestServices.redis.shouldRun, redisSkip))
-struct RedisRestartTests {
+struct RedisRestartFaultTests {
     // A port and directory of this run's own, so concurrent runs on one machine never meet.
     // Below the kernel's ephemeral range (32768–60999), where client sockets could hold it.
     private static let port = Int.random(in: 22000..<23000)
@@ -42,12 +43,16 @@ struct RedisRestartTests {
         let routes = try (0..<20).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
         for (index, route) in routes.enumerated() { try await manager.createRoute(route, url: "http://svc\(index):1") }
 
-        /// Resolves every route `rounds` times; returns how many answers were wrong or failed.
+        var slowest = Duration.zero
+        /// Resolves every route `rounds` times; returns how many answers were wrong or failed,
+        /// and keeps the slowest call in `slowest`.
         func resolveAll(rounds: Int) async -> Int {
             var wrong = 0
             for _ in 0..<rounds {
                 for (index, route) in routes.enumerated() {
+                    let start = ContinuousClock.now
                     let url = try? await manager.resolve(route)
+                    slowest = max(slowest, start.duration(to: .now))
                     if url != "http://svc\(index):1" { wrong += 1 }
                 }
             }
@@ -60,19 +65,26 @@ struct RedisRestartTests {
 
         #expect(try runScript("scripts/stop-redis.sh", environment: environment) == 0)
         let lookupsBefore = store.lookupCount
+        slowest = .zero
         #expect(await resolveAll(rounds: 10) == 0)
+        // With the server gone every call fails over fast: a refused connect, never a deadline.
+        #expect(slowest < .milliseconds(150), "a resolve took \(slowest) while Redis was down")
         #expect(store.lookupCount - lookupsBefore >= 150)
         #expect(metrics.counterTotal(label: "cache_errors_total") >= 1)
 
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
+        let back = ContinuousClock.now
         let hitsWhileDown = metrics.counterTotal(label: "cache_hit_total")
         var recovered = false
         for _ in 0..<200 where !recovered {
             #expect(await resolveAll(rounds: 1) == 0)
             recovered = metrics.counterTotal(label: "cache_hit_total") > hitsWhileDown + 20
-            if !recovered { try await Task.sleep(for: .milliseconds(25)) }
+            if !recovered { try await Task.sleep(for: .milliseconds(10)) }
         }
-        #expect(recovered, "the cache was not used again within 5 s of Redis coming back")
+        let recovery = back.duration(to: .now)
+        #expect(recovered, "the cache was not used again within 2 s of Redis coming back")
+        // Back-off is capped (200 ms here, 500 ms by default): service returns within a second.
+        #expect(recovery < .seconds(1), "the cache was used again \(recovery) after Redis came back")
     }
 
     @Test func aCommandThatOutlivesItsTimeoutFailsAndTheCacheRecovers() async throws {
