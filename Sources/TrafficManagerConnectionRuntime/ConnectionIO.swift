@@ -1,11 +1,12 @@
+import Dispatch
 import Glibc
 
 /// How a connection's thread waits: for its socket, or for work from other threads.
 ///
-/// Every wait of the thread is a `poll()` that includes a wake-up descriptor (a pipe), so
-/// that callers on other threads can reach a sleeping thread, and a thread waiting for a reply
-/// still runs the executor jobs that arrive meanwhile: a task that prefers this thread never
-/// waits a whole round trip, or a whole frozen deadline, for it.
+/// An idle thread sleeps on a semaphore (the cheapest wake: one futex call each side). A thread
+/// waiting for its socket waits in a `poll()` that includes a wake-up descriptor (a pipe), so
+/// that it still runs the executor jobs that arrive meanwhile: a task that prefers this thread
+/// never waits a whole round trip, or a whole frozen deadline, for it.
 ///
 /// A connection's ``RuntimeConnection/connect(deadline:io:)`` and
 /// ``RuntimeConnection/execute(_:command:replies:deadline:io:)`` wait only through
@@ -17,6 +18,8 @@ public final class ConnectionIO: @unchecked Sendable {
     /// readable.
     @usableFromInline let wakeDescriptor: Int32
     @usableFromInline let wakeInput: Int32
+    /// What an idle thread sleeps on.
+    @usableFromInline let idle = DispatchSemaphore(value: 0)
     /// Runs the executor jobs queued for the thread, if any, and returns `false`; else marks
     /// the thread as waiting for its socket, so that a new job wakes it, and returns `true`.
     @usableFromInline var beginSocketWait: () -> Bool = { true }
@@ -39,18 +42,21 @@ public final class ConnectionIO: @unchecked Sendable {
         close(wakeInput)
     }
 
-    /// Wakes the thread from any wait: ``sleep()`` or ``wait(_:for:deadline:)``.
-    public func wake() {
+    /// Wakes the thread from ``sleep()``.
+    @inlinable public func wake() {
+        idle.signal()
+    }
+
+    /// Wakes the thread from a socket wait (``wait(_:for:deadline:)``).
+    public func wakeSocketWait() {
         // A full pipe already wakes the thread: a failed write loses nothing.
         var one: UInt8 = 1
         _ = write(wakeInput, &one, 1)
     }
 
     /// Sleeps until ``wake()``.
-    public func sleep() {
-        var descriptor = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
-        while poll(&descriptor, 1, -1) < 0 && errno == EINTR {}
-        drainWakeUps()
+    @inlinable public func sleep() {
+        idle.wait()
     }
 
     /// Waits until `socket` is ready for `events` (or has an error or hang-up to report), or

@@ -296,6 +296,9 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
         return true
     }
 
+    /// Whether the thread is in a socket wait: a job that wakes it wakes it from there.
+    @inlinable public var isWaitingForSocket: Bool { waitingForSocket }
+
     /// The socket wait ``beginSocketWait(jobs:)`` began is over.
     @inlinable public mutating func endSocketWait() {
         waitingForSocket = false

@@ -201,9 +201,15 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
 
     @inlinable public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let (accepted, wake) = state.withLock { $0.machine.enqueueJob(job) }
+        let (accepted, wake, fromSocket) = state.withLock { state -> (Bool, Bool, Bool) in
+            let fromSocket = state.machine.isWaitingForSocket
+            let (accepted, wake) = state.machine.enqueueJob(job)
+            return (accepted, wake, fromSocket)
+        }
         if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
-        if wake { io.wake() }
+        if wake {
+            if fromSocket { io.wakeSocketWait() } else { io.wake() }
+        }
     }
 
     /// The runtime whose thread is the current thread, if any.

@@ -22,5 +22,8 @@ struct RedisSocketOptionTests {
         let socket = connection.socketDescriptor
         #expect(socketOption(socket, level: SOL_SOCKET, name: SO_KEEPALIVE) == 1)
         #expect(socketOption(socket, level: Int32(IPPROTO_TCP), name: TCP_USER_TIMEOUT) == 7_000)
+        // Pipelined batches go out at once, never held back by Nagle's algorithm.
+        #expect(socketOption(socket, level: Int32(IPPROTO_TCP), name: TCP_NODELAY) == 1)
+        #expect(fcntl(socket, F_GETFL) & O_NONBLOCK != 0)
     }
 }
