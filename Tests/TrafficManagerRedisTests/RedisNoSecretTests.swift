@@ -17,7 +17,7 @@ import TrafficManagerTestKit
     }
 
     @Test func anUnreachableServersErrorAndTheCacheItselfHoldNoPassword() async throws {
-        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: Self.secret)))
+        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: Self.secret, commandTimeout: functionalTestTimeout)))
         let error = await #expect(throws: TrafficManagerError.self) { try await cache.get(try UniqueNames.route()) }
         #expect(SecretScan.leaks(of: [Self.secret], in: [error as Any, cache]) == [])
         await cache.shutdown()
@@ -26,7 +26,9 @@ import TrafficManagerTestKit
     @Test(.enabled(if: TestServices.redis.shouldRun, redisSkip))
     func aRefusedPasswordsErrorHoldsNoPassword() async throws {
         let cache = running(RedisRouteCache(
-            configuration: .init(endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), password: Self.secret)))
+            configuration: .init(
+                endpoint: .tcp(host: TestServices.redis.host, port: TestServices.redis.port), password: Self.secret,
+                commandTimeout: functionalTestTimeout)))
         let error = await #expect(throws: TrafficManagerError.self) { try await cache.get(try UniqueNames.route()) }
         #expect(error?.code == .cacheUnavailable)
         #expect(SecretScan.leaks(of: [Self.secret], in: [error as Any, cache]) == [])

@@ -94,7 +94,7 @@ struct RedisRouteCacheTests {
     }
 
     @Test func anAbsentRedisFailsFastWithCacheUnavailableNamingTheEndpoint() async throws {
-        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: "s3cret")))
+        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), password: "s3cret", commandTimeout: functionalTestTimeout)))
         defer { Task { await cache.shutdown() } }
         for _ in 0..<3 {
             do {
@@ -108,7 +108,7 @@ struct RedisRouteCacheTests {
     }
 
     @Test func theResolverAnswersFromTheStoreWhileRedisIsAbsent() async throws {
-        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1))))
+        let cache = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: 1), commandTimeout: functionalTestTimeout)))
         defer { Task { await cache.shutdown() } }
         let metrics = TestMetrics()
         let manager = TrafficManager(store: InMemoryRouteStore(), cache: cache, publisher: InMemoryEventBus(), metricsFactory: metrics)
