@@ -28,7 +28,9 @@ struct KafkaEventTests {
 
     @Test func thePublisherAndSourcePassTheEventContract() async throws {
         let publishers = Locked<[KafkaEventPublisher]>([])
-        try await EventBusContract(timeout: .seconds(30)) {
+        // Group joins on the mock cluster take 1–3 s, and a rebalance after a member left up to
+        // a session timeout more; in a full parallel run one check has needed over 30 s.
+        try await EventBusContract(timeout: .seconds(90)) {
             let configuration = try kafkaConfiguration(cluster)
             let publisher = try KafkaEventPublisher(configuration: configuration)
             publishers.withLock { $0.append(publisher) }
