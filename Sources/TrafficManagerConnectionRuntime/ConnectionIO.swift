@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Synchronization
 
 /// How a connection's thread waits: for its socket, or for work from other threads.
 ///
@@ -20,11 +21,12 @@ public final class ConnectionIO: @unchecked Sendable {
     @usableFromInline let wakeInput: Int32
     /// What an idle thread sleeps on.
     @usableFromInline let idle = DispatchSemaphore(value: 0)
-    /// Runs the executor jobs queued for the thread, if any, and returns `false`; else marks
-    /// the thread as waiting for its socket, so that a new job wakes it, and returns `true`.
-    @usableFromInline var beginSocketWait: () -> Bool = { true }
-    /// Clears the mark ``beginSocketWait`` set.
-    @usableFromInline var endSocketWait: () -> Void = {}
+    /// Runs the executor jobs queued for the thread; set by the owning thread.
+    @usableFromInline var runQueuedJobs: () -> Void = {}
+    /// Set while the thread is in a socket wait: a job queued then writes the pipe.
+    @usableFromInline let socketWaiting = Atomic(false)
+    /// Executor jobs queued and not yet taken by the thread (may lag by one for an instant).
+    @usableFromInline let queuedJobs = Atomic(0)
 
     /// A wake-up descriptor of its own; fails only when the process is out of descriptors.
     public init() {
@@ -47,7 +49,23 @@ public final class ConnectionIO: @unchecked Sendable {
         idle.signal()
     }
 
-    /// Wakes the thread from a socket wait (``wait(_:for:deadline:)``).
+    /// An executor job was queued for the thread: wakes it if it is in a socket wait.
+    ///
+    /// Lock-free, and paired with ``wait(_:for:deadline:)``: this counts the job, then clears
+    /// the waiting mark; the thread sets the mark, then reads the count. With both sequentially
+    /// consistent, either the thread sees the job before it polls or this call sees the mark and
+    /// writes the pipe.
+    @inlinable public func jobQueued() {
+        queuedJobs.add(1, ordering: .sequentiallyConsistent)
+        if socketWaiting.exchange(false, ordering: .sequentiallyConsistent) { wakeSocketWait() }
+    }
+
+    /// The thread took `count` queued jobs to run.
+    @inlinable public func jobsTaken(_ count: Int) {
+        queuedJobs.subtract(count, ordering: .relaxed)
+    }
+
+    /// Writes the pipe: ends a socket wait.
     public func wakeSocketWait() {
         // A full pipe already wakes the thread: a failed write loses nothing.
         var one: UInt8 = 1
@@ -70,8 +88,13 @@ public final class ConnectionIO: @unchecked Sendable {
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return false }
-            // Runs what is queued first; waits only with nothing to run.
-            guard beginSocketWait() else { continue }
+            // Runs what is queued first; waits only with nothing to run (see jobQueued()).
+            socketWaiting.store(true, ordering: .sequentiallyConsistent)
+            if queuedJobs.load(ordering: .sequentiallyConsistent) > 0 {
+                socketWaiting.store(false, ordering: .relaxed)
+                runQueuedJobs()
+                continue
+            }
             descriptors.0.revents = 0
             descriptors.1.revents = 0
             // Rounded up, so a wait never ends just before its deadline and spins.
@@ -80,7 +103,7 @@ public final class ConnectionIO: @unchecked Sendable {
             let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
                 poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, max(1, milliseconds))
             }
-            endSocketWait()
+            socketWaiting.store(false, ordering: .relaxed)
             if ready < 0 {
                 if errno == EINTR { continue }
                 return false

@@ -122,9 +122,6 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
     @usableFromInline var earliestQueued: Instant?
     @usableFromInline var executing = false
     @usableFromInline var waiting = false
-    /// The thread is in a socket wait inside connect or execute: a job wakes it, a request
-    /// does not (the thread sees requests when the batch is done).
-    @usableFromInline var waitingForSocket = false
     @usableFromInline var started = false
     @usableFromInline var closing = false
     @usableFromInline var stopped = false
@@ -156,10 +153,6 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
     @inlinable public mutating func enqueueJob(_ job: Job) -> (accepted: Bool, wake: Bool) {
         if stopped || !started { return (false, false) }
         jobs.append(job)
-        if waitingForSocket {
-            waitingForSocket = false
-            return (true, true)
-        }
         return (true, takeWaitingThread())
     }
 
@@ -282,26 +275,14 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
 
     // MARK: The owning thread
 
-    /// The thread is about to wait for its socket (while connecting or with a batch out):
-    /// when jobs are queued, moves them into `taken` (empty on entry) and returns `false` —
-    /// run them, then ask again; else marks the thread as waiting, so that the next job wakes
-    /// it, and returns `true`. ``endSocketWait()`` clears the mark.
-    @inlinable public mutating func beginSocketWait(jobs taken: inout [Job]) -> Bool {
+    /// Moves the queued executor jobs into `taken` (empty on entry) while the thread is inside
+    /// a connect or a batch — waiting for its socket, it runs them rather than let them wait;
+    /// `false` when there were none.
+    @inlinable public mutating func takeJobs(into taken: inout [Job]) -> Bool {
         precondition(taken.isEmpty, "the thread's job buffer must be empty")
-        if !jobs.isEmpty {
-            swap(&taken, &jobs)
-            return false
-        }
-        waitingForSocket = true
+        if jobs.isEmpty { return false }
+        swap(&taken, &jobs)
         return true
-    }
-
-    /// Whether the thread is in a socket wait: a job that wakes it wakes it from there.
-    @inlinable public var isWaitingForSocket: Bool { waitingForSocket }
-
-    /// The socket wait ``beginSocketWait(jobs:)`` began is over.
-    @inlinable public mutating func endSocketWait() {
-        waitingForSocket = false
     }
 
     /// What the owning thread does next.
@@ -311,7 +292,6 @@ public struct ConnectionStateMachine<Payload, Job, Instant: InstantProtocol> whe
     /// buffers, so a busy connection allocates nothing per batch.
     @inlinable public mutating func next(now: Instant, batch: inout [Request], jobs taken: inout [Job]) -> ThreadAction {
         precondition(!executing, "next(now:) while a batch is out: report completeBatch first")
-        precondition(!waitingForSocket, "next(now:) inside a socket wait: report endSocketWait first")
         precondition(batch.isEmpty && taken.isEmpty, "the thread's buffers must be empty")
         waiting = false
         // Alternate jobs and requests, so neither starves the other.

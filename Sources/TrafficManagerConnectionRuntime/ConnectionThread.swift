@@ -201,15 +201,13 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
 
     @inlinable public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let (accepted, wake, fromSocket) = state.withLock { state -> (Bool, Bool, Bool) in
-            let fromSocket = state.machine.isWaitingForSocket
-            let (accepted, wake) = state.machine.enqueueJob(job)
-            return (accepted, wake, fromSocket)
+        let (accepted, wake) = state.withLock { $0.machine.enqueueJob(job) }
+        guard accepted else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
         }
-        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
-        if wake {
-            if fromSocket { io.wakeSocketWait() } else { io.wake() }
-        }
+        io.jobQueued()
+        if wake { io.wake() }
     }
 
     /// The runtime whose thread is the current thread, if any.
@@ -225,19 +223,14 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
         // The thread's closure holds `self`, so the unretained pointer stays valid while it runs.
         pthread_setspecific(currentThreadKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         let executor = asUnownedTaskExecutor()
-        io.beginSocketWait = { [unowned self] in
-            let wait = state.withLock { $0.machine.beginSocketWait(jobs: &socketWaitJobs) }
-            if !wait {
-                for job in socketWaitJobs { job.runSynchronously(on: executor) }
-                socketWaitJobs.removeAll(keepingCapacity: true)
-            }
-            return wait
+        io.runQueuedJobs = { [unowned self] in
+            let taken = state.withLock { $0.machine.takeJobs(into: &socketWaitJobs) }
+            guard taken else { return }
+            io.jobsTaken(socketWaitJobs.count)
+            for job in socketWaitJobs { job.runSynchronously(on: executor) }
+            socketWaitJobs.removeAll(keepingCapacity: true)
         }
-        io.endSocketWait = { [unowned self] in state.withLock { $0.machine.endSocketWait() } }
-        defer {
-            io.beginSocketWait = { true }
-            io.endSocketWait = {}
-        }
+        defer { io.runQueuedJobs = {} }
         var batch: [Machine.Request] = []
         var jobs: [UnownedJob] = []
         var replies: [Connection.Reply] = []
@@ -247,6 +240,7 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
             let action = state.withLock { $0.machine.next(now: now, batch: &batch, jobs: &jobs) }
             switch action {
             case .runJobs:
+                io.jobsTaken(jobs.count)
                 for job in jobs { job.runSynchronously(on: executor) }
                 jobs.removeAll(keepingCapacity: true)
             case .fail(let requests, let failure):

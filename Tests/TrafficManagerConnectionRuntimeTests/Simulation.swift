@@ -13,8 +13,6 @@ struct Simulation {
     private var completed: Set<UInt64> = []
     private var threadWaiting = false
     private var executing = false
-    /// The thread waits for its socket with a batch out (jobs wake it, requests do not).
-    private var socketWaiting = false
     private var started = false
     private var stopped = false
     private var closed = false
@@ -89,25 +87,21 @@ struct Simulation {
         let (accepted, wake) = machine.enqueueJob(0)
         if accepted { jobsQueued += 1 } else if started && !stopped { violations.append("a running machine refused a job") }
         if threadWaiting && accepted && !wake { violations.append("a job queued for a sleeping thread without waking it") }
-        if socketWaiting && accepted && !wake { violations.append("a job queued for a thread waiting on its socket without waking it") }
-        if wake && !threadWaiting && !socketWaiting { violations.append("a job woke a thread that was not waiting") }
+        if wake && !threadWaiting { violations.append("a job woke a thread that was not asleep") }
         if wake { threadWaiting = false }
-        if wake && socketWaiting {
-            socketWaiting = false
-            machine.endSocketWait()
-        }
     }
 
-    /// With a batch out, the thread waits for its socket: it must run queued jobs first.
+    /// With a batch out, the thread waits for its socket and runs the jobs queued meanwhile
+    /// (waking it from that wait is `ConnectionIO`'s, tested with the thread).
     private mutating func socketWait() {
-        guard executing, !socketWaiting else { return }
+        guard executing else { return }
         var taken: [Int] = []
-        if machine.beginSocketWait(jobs: &taken) {
-            if machine.jobCount != 0 { violations.append("waits on its socket with \(machine.jobCount) jobs queued") }
-            socketWaiting = true
-        } else {
-            if taken.isEmpty { violations.append("refused a socket wait with no job to run") }
+        let queued = machine.jobCount
+        if machine.takeJobs(into: &taken) {
+            if taken.count != queued { violations.append("took \(taken.count) of \(queued) queued jobs") }
             jobsQueued -= taken.count
+        } else if queued != 0 {
+            violations.append("took none of \(queued) queued jobs")
         }
     }
 
@@ -140,10 +134,6 @@ struct Simulation {
 
     private mutating func finishBatch(lost: Bool) {
         guard executing else { return }
-        if socketWaiting {
-            socketWaiting = false
-            machine.endSocketWait()
-        }
         executing = false
         let completion = machine.completeBatch(connectionLost: lost ? "reset" : nil, now: now)
         for (index, request) in batch.enumerated() {

@@ -11,8 +11,8 @@ struct RedisFaultTests {
     static let timeout = Duration.milliseconds(250)
     static let slack = Duration.milliseconds(250)
 
-    private func cache(through proxy: FaultProxy) -> RedisRouteCache {
-        running(RedisRouteCache(
+    private func cache(through proxy: FaultProxy) async throws -> RedisRouteCache {
+        try await started(RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: "127.0.0.1", port: proxy.port), commandTimeout: Self.timeout,
                 keyPrefix: "tm:fault:\(UUID().uuidString.prefix(8)):",
@@ -47,7 +47,7 @@ struct RedisFaultTests {
     @Test func aFrozenPathFailsEveryCallWithinItsDeadlineAndServiceReturnsOnceItThaws() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
-        let cache = cache(through: proxy)
+        let cache = try await cache(through: proxy)
         _ = try await cache.get(try UniqueNames.route())
         let frozen = try await load(cache, callers: 16, for: .seconds(2)) {
             try await Task.sleep(for: .milliseconds(200))
@@ -67,7 +67,7 @@ struct RedisFaultTests {
     @Test func aResetPathFailsCallsFastAndServiceReturnsWithinASecond() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
-        let cache = cache(through: proxy)
+        let cache = try await cache(through: proxy)
         _ = try await cache.get(try UniqueNames.route())
         let dropped = try await load(cache, callers: 16, for: .seconds(1)) {
             try await Task.sleep(for: .milliseconds(100))
@@ -85,7 +85,7 @@ struct RedisFaultTests {
     @Test func aSlowPathWithinTheDeadlineStillAnswers() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
-        let cache = cache(through: proxy)
+        let cache = try await cache(through: proxy)
         _ = try await cache.get(try UniqueNames.route())
         proxy.mode = .delay(.milliseconds(50))
         let slow = try await load(cache, callers: 8, for: .milliseconds(600)) {}
@@ -97,7 +97,7 @@ struct RedisFaultTests {
     @Test func shutdownWithACommandInFlightOnAFrozenPathReturnsByItsDeadline() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.redis.port)
         defer { proxy.close() }
-        let cache = cache(through: proxy)
+        let cache = try await cache(through: proxy)
         _ = try await cache.get(try UniqueNames.route())
         proxy.mode = .freeze
         let inFlight = Task { try await cache.get(try UniqueNames.route()) }

@@ -16,9 +16,9 @@ struct RedisRestartFaultTests {
     private let environment = ["TM_REDIS_PORT": "\(Self.port)", "TM_REDIS_DIR": "/tmp/tm-redis-restart-\(Self.port)"]
 
     /// Starts this suite's Redis and returns a cache on it with short timeouts and back-off.
-    private func startOwnRedis() throws -> RedisRouteCache {
+    private func startOwnRedis() async throws -> RedisRouteCache {
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
-        return running(RedisRouteCache(
+        return try await started(RedisRouteCache(
             configuration: .init(
                 endpoint: .tcp(host: "127.0.0.1", port: Self.port), commandTimeout: .milliseconds(200),
                 reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200)))))
@@ -31,7 +31,7 @@ struct RedisRestartFaultTests {
     }
 
     @Test func everyResolveIsAnsweredWhileRedisIsDownAndTheCacheIsUsedAgainAfterRestart() async throws {
-        let cache = try startOwnRedis()
+        let cache = try await startOwnRedis()
         defer { stopOwnRedis(cache) }
         let metrics = TestMetrics()
         let store = InMemoryRouteStore()
@@ -88,7 +88,7 @@ struct RedisRestartFaultTests {
     }
 
     @Test func aCommandThatOutlivesItsTimeoutFailsAndTheCacheRecovers() async throws {
-        let cache = try startOwnRedis()
+        let cache = try await startOwnRedis()
         defer { stopOwnRedis(cache) }
         let route = try UniqueNames.route()
         // Setup, not under test: on a busy machine the first fill (connect, SCRIPT LOAD,
@@ -102,7 +102,7 @@ struct RedisRestartFaultTests {
 
         // Another client pauses every client for 3 s. Without the 200 ms command timeout our
         // GET would simply wait and then succeed; with it, it fails.
-        let pauser = running(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: Self.port))))
+        let pauser = try await started(RedisRouteCache(configuration: .init(endpoint: .tcp(host: "127.0.0.1", port: Self.port))))
         defer { Task { await pauser.shutdown() } }
         #expect(try await pauser.send(["CLIENT", "PAUSE", "3000", "ALL"]) == .status("OK"))
         await #expect(throws: TrafficManagerError.self) { try await cache.get(route) }

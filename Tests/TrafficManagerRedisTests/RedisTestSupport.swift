@@ -18,3 +18,12 @@ let redisSkip = Comment(rawValue: TestServices.redis.skipMessage)
 /// two cores with every other suite, under ThreadSanitizer too, where a whole run starting at once
 /// has held a first connect and fill past 2 s. The fault suites test deadlines, outside the sanitizer.
 let functionalTestTimeout: Duration = .seconds(15)
+
+/// `cache`, running, once every connection thread is up: for suites whose first calls have
+/// deadlines too short to also cover `run()`'s start.
+func started(_ cache: RedisRouteCache) async throws -> RedisRouteCache {
+    running(cache)
+    let threads = max(1, cache.configurationForTests.connectionCount)
+    #expect(try await eventually(timeout: .seconds(10)) { cache.runningThreadCount == threads })
+    return cache
+}
