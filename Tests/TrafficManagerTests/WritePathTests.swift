@@ -25,6 +25,37 @@ import TrafficManagerTestKit
         #expect(try await h.manager.resolve(chatProd) == "http://new:2")
     }
 
+    @Test func aRetryAfterALostReplyInvalidatesWhetherReplayedOrUnchanged() async throws {
+        // The write commits but its reply never reaches the writer (here: it went to the store
+        // directly), so nothing invalidated the cached old URL. The caller's retry must.
+        for key in ["deploy-9", nil] as [String?] {
+            let h = Harness()
+            try await h.manager.createRoute(chatProd, url: "http://old:1")
+            #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+            let command = try RouteCommand(route: chatProd, operation: .upsert(url: "http://new:2"))
+            _ = try await h.store.apply(command, idempotencyKey: try key.map { try IdempotencyKey($0) })
+            #expect(try await h.manager.resolve(chatProd) == "http://old:1", "the lost reply left the old URL cached")
+
+            let retry = try await h.manager.createRoute(chatProd, url: "http://new:2", idempotencyKey: key)
+            #expect(key == nil ? (retry.event == nil && !retry.replayed) : retry.replayed)
+            #expect(try await h.cache.get(chatProd) == .tombstone(revision: 2))
+            #expect(try await h.manager.resolve(chatProd) == "http://new:2")
+            // A retry publishes nothing new: the change's event was recorded with its commit.
+            #expect(h.bus.publishedEvents.count == 1)
+        }
+    }
+
+    @Test func aReplayOfAnOlderWriteNeverUndoesANewerCachedState() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "k-1")
+        try await h.manager.createRoute(chatProd, url: "http://b:2")
+        #expect(try await h.manager.resolve(chatProd) == "http://b:2")
+        let replay = try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "k-1")
+        #expect(replay.replayed && replay.endpoint.revision == 1)
+        #expect(try await h.cache.get(chatProd) == .endpoint(url: "http://b:2", revision: 2))
+        #expect(try await h.manager.resolve(chatProd) == "http://b:2")
+    }
+
     @Test func creatingARouteRemovesItsNegativeEntry() async throws {
         let h = Harness()
         _ = await managerError { try await h.manager.resolve(chatProd) }

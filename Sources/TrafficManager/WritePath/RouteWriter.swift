@@ -2,12 +2,14 @@ import CoreMetrics
 import Logging
 
 /// The write path (spec §3, §12): applies a command to the store in one transaction, then —
-/// best effort — invalidates the route's cache entry and publishes the change's event.
+/// best effort — invalidates the route's cache entry at the record's revision and publishes the
+/// change's event.
 ///
 /// - A failed transaction leaves nothing behind and throws a ``TrafficManagerError``.
 /// - Neither a cache nor an event failure fails a committed write: each is logged at warning
 ///   and counted. Consumers of the event invalidate the entry again, everywhere.
-/// - A write that changes nothing, or that replays an idempotency key, publishes nothing.
+/// - A write that changes nothing, or that replays an idempotency key, publishes nothing but
+///   still invalidates: its caller may be retrying a write whose first reply was lost.
 public final class RouteWriter: Sendable {
     private let store: any RouteStore
     private let cache: any RouteCache
@@ -91,27 +93,34 @@ public final class RouteWriter: Sendable {
         }
         metrics.writeSuccesses.increment()
 
+        // Every successful write invalidates, changed or not, replayed or not: a retry after a
+        // lost reply must not leave the pre-write URL cached. At the record's revision, so an
+        // invalidation never undoes a newer state. Only a new change is published.
+        let route = command.route
+        let revision = result.endpoint.revision
         if !result.replayed, let event = result.event {
             logger.info(
                 "route changed",
                 metadata: ["route": "\(event.route)", "action": "\(event.action.rawValue)", "revision": "\(event.revision)"])
-            async let invalidated: Void = invalidate(event)
+            async let invalidated: Void = invalidate(route, revision: revision)
             async let published: Void = publish(event)
             _ = await (invalidated, published)
+        } else {
+            await invalidate(route, revision: revision)
         }
         return result
     }
 
-    private func invalidate(_ event: RouteEvent) async {
+    private func invalidate(_ route: RouteID, revision: UInt64) async {
         do {
-            try await cache.invalidate(event.route, revision: event.revision, ttl: configuration.tombstoneTTL)
+            try await cache.invalidate(route, revision: revision, ttl: configuration.tombstoneTTL)
             breaker.recordSuccess()
         } catch {
             breaker.recordFailure()
             metrics.cacheErrors.increment()
             logger.warning(
                 "cache invalidation after a write failed; the event's consumers will retry it",
-                metadata: ["route": "\(event.route)", "revision": "\(event.revision)", "error": "\(error)"])
+                metadata: ["route": "\(route)", "revision": "\(revision)", "error": "\(error)"])
         }
     }
 
