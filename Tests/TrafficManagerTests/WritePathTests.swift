@@ -45,6 +45,33 @@ import TrafficManagerTestKit
         }
     }
 
+    @Test func aWriteWithAnUnknownOutcomeIsReconciledWithoutARetry() async throws {
+        // A store whose write commits but whose reply is lost: the writer hears outcomeUnknown.
+        struct LosesReplies: RouteStore {
+            let inner: InMemoryRouteStore
+            func lookup(_ route: RouteID) async throws -> RouteLookup { try await inner.lookup(route) }
+            func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
+            func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+                _ = try await inner.apply(command, idempotencyKey: idempotencyKey)
+                throw TrafficManagerError.outcomeUnknown("the reply was lost")
+            }
+        }
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://old:1")
+        #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+        let lossy = TrafficManager(store: LosesReplies(inner: h.store), cache: h.cache, publisher: h.bus)
+        let error = await managerError { try await lossy.createRoute(chatProd, url: "http://new:2") }
+        #expect(error?.code == .outcomeUnknown)
+        // Nobody retries; the writer reads the route again and invalidates at what it finds.
+        var entry = try await h.cache.get(chatProd)
+        for _ in 0..<1000 where entry != .tombstone(revision: 2) {
+            try await Task.sleep(for: .milliseconds(5))
+            entry = try await h.cache.get(chatProd)
+        }
+        #expect(entry == .tombstone(revision: 2))
+        #expect(try await h.manager.resolve(chatProd) == "http://new:2")
+    }
+
     @Test func aReplayOfAnOlderWriteNeverUndoesANewerCachedState() async throws {
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "k-1")

@@ -89,6 +89,13 @@ public final class RouteWriter: Sendable {
             metrics.writeFailures.increment()
             let failure = Self.writeError(error)
             logger.warning("route write failed", metadata: ["route": "\(command.route)", "error": "\(failure)"])
+            if failure.code == .outcomeUnknown {
+                // The write may have committed: read the route again and invalidate at the
+                // revision found, so that a caller who never retries still never keeps the old
+                // URL cached. In the background: the caller hears of the outcome at once.
+                let route = command.route
+                Task { [self] in await reconcile(route) }
+            }
             throw failure
         }
         metrics.writeSuccesses.increment()
@@ -109,6 +116,19 @@ public final class RouteWriter: Sendable {
             await invalidate(route, revision: revision)
         }
         return result
+    }
+
+    /// After a write whose outcome is unknown: the route's revision as the store has it now,
+    /// and an invalidation at that revision (a no-op when nothing changed).
+    private func reconcile(_ route: RouteID) async {
+        do {
+            let lookup = try await store.lookup(route)
+            await invalidate(route, revision: lookup.revision)
+        } catch {
+            logger.warning(
+                "could not read a route whose write has an unknown outcome; its cache entry expires by its TTL",
+                metadata: ["route": "\(route)", "error": "\(error)"])
+        }
     }
 
     private func invalidate(_ route: RouteID, revision: UInt64) async {
