@@ -12,8 +12,9 @@ import Synchronization
 /// A connection's ``RuntimeConnection/connect(deadline:io:)`` and
 /// ``RuntimeConnection/execute(_:command:replies:deadline:io:)`` wait only through
 /// ``wait(_:for:deadline:)``, on the thread that owns them.
-// Unchecked sendability is safe: other threads only call `wake()`, a write to the pipe; the
-// two hooks are set by the owning thread before its first wait and used by it alone.
+// Unchecked sendability is safe: other threads only call `wake()` (a semaphore signal) and
+// `jobQueued()` (atomics, and a write to the pipe); `runQueuedJobs` is set by the owning
+// thread before its first wait and called by it alone.
 public final class ConnectionIO: @unchecked Sendable {
     /// The pipe that wakes the thread: a byte written to `wakeInput` makes `wakeDescriptor`
     /// readable.
