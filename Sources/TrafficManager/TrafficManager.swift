@@ -48,43 +48,68 @@ public final class TrafficManager: Sendable {
         self.store = store
         self.metrics = metrics
         self.configuration = configuration
+        let unconfirmed = UnconfirmedInvalidations(time: time)
+        let storeHealth = DependencyHealth(name: "route store", logger: logger)
+        let cacheHealth = DependencyHealth(name: "route cache", logger: logger)
+        self.cache = cache
+        self.logger = logger
         self.resolver = RouteResolver(
-            store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics, time: time,
-            logger: logger)
+            store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
+            unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
         self.writer = RouteWriter(
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, logger: logger)
+            metrics: metrics, unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth,
+            logger: logger)
     }
 
-    /// The URL `route` resolves to. See ``RouteResolver/resolve(_:)``.
-    public func resolve(_ route: RouteID) async throws -> String {
-        try await resolver.resolve(route)
+    private let cache: any RouteCache
+    private let logger: Logger
+
+    /// A consumer that invalidates this manager's cache when a route event arrives, with the
+    /// manager's own tombstone TTL — so the writer and every consumer agree on it.
+    public func cacheInvalidationConsumer(
+        logger: Logger? = nil
+    ) -> CacheInvalidationConsumer {
+        CacheInvalidationConsumer(
+            cache: cache, tombstoneTTL: configuration.tombstoneTTL,
+            logger: logger ?? Logger(label: self.logger.label + ".CacheInvalidation"))
+    }
+
+    /// The URL `route` resolves to. See ``RouteResolver/resolve(_:timeout:)``.
+    public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
+        try await resolver.resolve(route, timeout: timeout)
     }
 
     /// The URL the route resolves to, validating the names first.
     ///
     /// - Throws: ``TrafficManagerError`` with code ``TrafficManagerError/Code/invalidInput``
-    ///   for a malformed name, else as ``RouteResolver/resolve(_:)``.
-    public func resolve(tenant: String, service: String, environment: String, version: String) async throws -> String {
+    ///   for a malformed name, else as ``RouteResolver/resolve(_:timeout:)``.
+    public func resolve(
+        tenant: String, service: String, environment: String, version: String, timeout: Duration? = nil
+    ) async throws -> String {
         let route: RouteID
         do {
             route = try RouteID(tenant: tenant, service: service, environment: environment, version: version)
         } catch {
             throw TrafficManagerError.invalidInput(error)
         }
-        return try await resolver.resolve(route)
+        return try await resolver.resolve(route, timeout: timeout)
     }
 
     /// Creates the route, or points it at `url`; either way it ends up active.
     ///
+    /// With `expectedRevision`, only when the route is at that revision (0: when it does not
+    /// exist); see ``RouteCommand/expectedRevision``.
+    ///
     /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func createRoute(_ route: RouteID, url: String, idempotencyKey: String? = nil) async throws
-        -> RouteWriteResult
-    {
+    public func createRoute(
+        _ route: RouteID, url: String, idempotencyKey: String? = nil, expectedRevision: UInt64? = nil
+    ) async throws -> RouteWriteResult {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
             try RouteCommand(
-                route: route, operation: .upsert(url: url), allowedURLSchemes: configuration.allowedURLSchemes)
+                route: route, operation: .upsert(url: url), expectedRevision: expectedRevision,
+                allowedURLSchemes: configuration.allowedURLSchemes)
         }
     }
 
@@ -94,12 +119,13 @@ public final class TrafficManager: Sendable {
     @discardableResult
     public func createRoute(
         tenant: String, service: String, environment: String, version: String, url: String,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil, expectedRevision: UInt64? = nil
     ) async throws -> RouteWriteResult {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
             try RouteCommand(
                 route: RouteID(tenant: tenant, service: service, environment: environment, version: version),
-                operation: .upsert(url: url), allowedURLSchemes: configuration.allowedURLSchemes)
+                operation: .upsert(url: url), expectedRevision: expectedRevision,
+                allowedURLSchemes: configuration.allowedURLSchemes)
         }
     }
 
@@ -107,11 +133,11 @@ public final class TrafficManager: Sendable {
     ///
     /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func activateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws
-        -> RouteWriteResult
-    {
+    public func activateRoute(
+        _ route: RouteID, idempotencyKey: String? = nil, expectedRevision: UInt64? = nil
+    ) async throws -> RouteWriteResult {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
-            try RouteCommand(route: route, operation: .activate)
+            try RouteCommand(route: route, operation: .activate, expectedRevision: expectedRevision)
         }
     }
 
@@ -119,11 +145,11 @@ public final class TrafficManager: Sendable {
     ///
     /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.
     @discardableResult
-    public func deactivateRoute(_ route: RouteID, idempotencyKey: String? = nil) async throws
-        -> RouteWriteResult
-    {
+    public func deactivateRoute(
+        _ route: RouteID, idempotencyKey: String? = nil, expectedRevision: UInt64? = nil
+    ) async throws -> RouteWriteResult {
         try await writer.write(idempotencyKey: idempotencyKey) { () throws(ValidationError) in
-            try RouteCommand(route: route, operation: .deactivate)
+            try RouteCommand(route: route, operation: .deactivate, expectedRevision: expectedRevision)
         }
     }
 }

@@ -4,10 +4,25 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     public var positiveTTL: Duration
     /// How long a not-found answer stays cached. Default 10 s (spec §2).
     public var negativeTTL: Duration
-    /// How long an invalidation tombstone stays cached. It must outlast the slowest store read
-    /// of a resolve: a fill whose store read took longer than this is not written to the cache.
-    /// Default 30 s.
+    /// How long an invalidation tombstone stays cached. Default 30 s. The writer and every
+    /// ``CacheInvalidationConsumer`` made by ``TrafficManager/cacheInvalidationConsumer(logger:)``
+    /// use this one value.
     public var tombstoneTTL: Duration
+    /// How long after its store read began a fill may still land in the cache. A fill sent
+    /// later is not sent; a fill that reaches the cache later (a slow or frozen network path)
+    /// is refused there, by the cache's own clock. Default 10 s; at most half of
+    /// ``tombstoneTTL`` is used (see ``effectiveFillWindow``).
+    ///
+    /// A fill that read the store before a write can only land while the write's tombstone is
+    /// still there to refuse it: the tombstone outlives every fill the guard lets through by
+    /// `tombstoneTTL − effectiveFillWindow` (20 s by default), less the clock difference
+    /// between this process and the cache server.
+    public var fillWindow: Duration
+    /// How long a resolve may take in all: the cache, a load it starts or joins, and the one
+    /// reload after a load that answered from before a known write. Past it the caller gets
+    /// ``TrafficManagerError/Code/deadlineExceeded`` while a shared load runs on for the
+    /// others. Default 10 s; the adapters' own call timeouts are usually shorter.
+    public var resolveTimeout: Duration
     /// When to stop waiting on a failing cache.
     public var cacheBreaker: CircuitBreaker.Configuration
     /// Put before every metric name, e.g. `"trafficmanager_"`. Default none.
@@ -26,6 +41,8 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         positiveTTL: Duration = .seconds(60),
         negativeTTL: Duration = .seconds(10),
         tombstoneTTL: Duration = .seconds(30),
+        fillWindow: Duration = .seconds(10),
+        resolveTimeout: Duration = .seconds(10),
         cacheBreaker: CircuitBreaker.Configuration = .init(),
         metricsPrefix: String = "",
         allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
@@ -34,8 +51,14 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         self.positiveTTL = positiveTTL
         self.negativeTTL = negativeTTL
         self.tombstoneTTL = tombstoneTTL
+        self.fillWindow = fillWindow
+        self.resolveTimeout = resolveTimeout
         self.cacheBreaker = cacheBreaker
         self.metricsPrefix = metricsPrefix
         self.allowedURLSchemes = allowedURLSchemes
     }
+
+    /// The fill window in force: ``fillWindow``, at most half of ``tombstoneTTL``, so that a
+    /// tombstone always outlives the fills it must refuse.
+    public var effectiveFillWindow: Duration { min(fillWindow, tombstoneTTL / 2) }
 }

@@ -32,6 +32,9 @@ enum PostgresMigrations {
                     recorded_at timestamptz NOT NULL DEFAULT now()
                 );
                 """),
+        Migration(
+            version: 3, name: "compare-and-set, per-tenant idempotency keys with retention, pruning indexes",
+            sql: Migration0003.sql),
     ]
 
     static func script(schema: String?) -> String {

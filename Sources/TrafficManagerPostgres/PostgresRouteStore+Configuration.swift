@@ -62,6 +62,10 @@ extension PostgresRouteStore {
         /// the step doubling from `initial` to `maximum`. Default 50 ms up to 500 ms, so service
         /// returns within about half a second of the server, however long it was away.
         public var reconnectBackOff: ReconnectBackOff
+        /// How long a write's result stays stored under its idempotency key (keys are scoped
+        /// per tenant); after it the key may be used for another request, as the IETF
+        /// Idempotency-Key draft expects. A ``RetentionService`` deletes expired keys. Default 24 h.
+        public var idempotencyKeyRetention: Duration
 
         /// Creates a configuration.
         public init(
@@ -79,8 +83,10 @@ extension PostgresRouteStore {
             reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .milliseconds(500)),
             callTimeout: Duration? = nil,
             maximumQueueDepth: Int = 10_000,
-            tcpUserTimeout: Duration = .seconds(10)
+            tcpUserTimeout: Duration = .seconds(10),
+            idempotencyKeyRetention: Duration = .seconds(86_400)
         ) {
+            self.idempotencyKeyRetention = idempotencyKeyRetention
             self.callTimeoutOverride = callTimeout
             self.maximumQueueDepth = maximumQueueDepth
             self.tcpUserTimeout = tcpUserTimeout

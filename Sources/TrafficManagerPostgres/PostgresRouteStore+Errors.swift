@@ -11,15 +11,21 @@ extension PostgresRouteStore {
 
     /// The error of a `tm_apply` call.
     ///
-    /// `routeNotFound` and `idempotencyConflict` come from the function itself (SQLSTATEs
-    /// `TMNF0` and `TMIC0`); a lost connection, a timeout or a missing schema leaves the store
+    /// `routeNotFound`, `idempotencyConflict` and `revisionConflict` come from the function itself
+    /// (SQLSTATEs `TMNF0`, `TMIC0` and `TMRC0`); a lost connection, a timeout or a missing schema leaves the store
     /// unavailable; any other error the server sent rolled the transaction back: `writeFailed`.
-    func writeError(_ failure: PostgresFailure, route: RouteID, key: IdempotencyKey?) -> TrafficManagerError {
+    func writeError(
+        _ failure: PostgresFailure, route: RouteID, key: IdempotencyKey?, expected: UInt64?
+    ) -> TrafficManagerError {
         switch failure.sqlState {
         case "TMNF0":
             return .routeNotFound(route)
         case "TMIC0" where key != nil:
             return .idempotencyConflict(key: key?.value ?? "", route: route)
+        case "TMRC0":
+            // "route revision conflict: current revision N"
+            let current = failure.message.split(separator: " ").last.flatMap { UInt64($0) } ?? 0
+            return .revisionConflict(route, expected: expected ?? 0, current: current)
         default:
             break
         }

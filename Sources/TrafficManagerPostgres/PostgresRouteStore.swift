@@ -21,7 +21,7 @@ import TrafficManager
 /// shutdown. Run it in a `ServiceGroup`, or as `Task { try await store.run() }` and call
 /// ``shutdown()`` when done. Calls made before `run()` — `migrate()` included — wait for it
 /// within their deadline; calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
-public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
+public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, Service {
     let configuration: Configuration
     private let pool: PostgresConnectionPool
     private let logger: Logger
@@ -87,7 +87,12 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
         case .activate: (operation, url) = ("activate", nil)
         case .deactivate: (operation, url) = ("deactivate", nil)
         }
-        let parameters: [String?] = Self.parameters(route) + [operation, url, idempotencyKey?.value, idempotencyKey.map { _ in command.fingerprint }]
+        let parameters: [String?] =
+            Self.parameters(route) + [
+                operation, url, idempotencyKey?.value, idempotencyKey.map { _ in command.fingerprint },
+                command.expectedRevision.map { String($0) },
+                String(max(1, configuration.idempotencyKeyRetention.wholeMilliseconds)),
+            ]
         var attempt = 0
         let deadline = ContinuousClock.now + configuration.callTimeout
         while true {
@@ -98,7 +103,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
                 attempt += 1
                 logger.debug("retrying a write after \(failure)", metadata: ["route": "\(route)", "attempt": "\(attempt)"])
             } catch let failure as PostgresFailure {
-                throw writeError(failure, route: route, key: idempotencyKey)
+                throw writeError(failure, route: route, key: idempotencyKey, expected: command.expectedRevision)
             }
         }
     }
@@ -121,6 +126,23 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, Service {
                 route: try RouteID(tenant: tenant, service: service, environment: environment, version: version),
                 url: url, revision: try Self.integer(row[7]), occurredAt: Date(unixMilliseconds: try Self.integer(row[8])))
         }
+    }
+
+    /// Deletes at most `limit` expired idempotency keys, published events older than the
+    /// cut-off and, when asked, audit entries older than theirs, in one statement.
+    public func prune(_ cutoffs: RetentionCutoffs, limit: Int) async throws -> PrunedRows {
+        let rows = try await run(
+            .prepared(
+                .prune,
+                [
+                    String(max(1, limit)), String(cutoffs.publishedEventsBefore.unixMilliseconds),
+                    cutoffs.auditEntriesBefore.map { String($0.unixMilliseconds) },
+                ]), "pruning retained rows")
+        guard let row = rows.rows.first, row.count == 3 else {
+            throw TrafficManagerError.storeUnavailable("pruning returned an unexpected row")
+        }
+        return PrunedRows(
+            idempotencyKeys: try Self.integer(row[0]), events: try Self.integer(row[1]), auditEntries: try Self.integer(row[2]))
     }
 
     /// Records `event` in the `audit_log` table; see ``PostgresAuditLog``.

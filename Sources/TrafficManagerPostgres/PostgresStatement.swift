@@ -13,14 +13,17 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     case lookup = "tm_lookup"
     /// A route's whole record.
     case endpoint = "tm_endpoint"
-    /// One write, as one transaction (the `tm_apply` function).
-    case apply = "tm_apply"
+    /// One write, as one transaction (the `tm_apply` function of migration 3).
+    case apply = "tm_apply_v3"
     /// Marks outbox events published.
     case markPublished = "tm_mark_published"
     /// The oldest outbox events not yet published.
     case unpublished = "tm_unpublished"
     /// Records an event in the audit log, once per event id.
     case audit = "tm_audit"
+    /// Deletes a batch of expired idempotency keys, old published events and old audit
+    /// entries; returns the three counts.
+    case prune = "tm_prune"
 
     var sql: String {
         switch self {
@@ -45,7 +48,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 WHERE t.name = $1 AND s.name = $2 AND en.name = $3 AND e.version = $4
                 """
         case .apply:
-            return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8)"
+            return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10::bigint)"
         case .markPublished:
             return "UPDATE route_events SET processed_at = now() WHERE event_id = ANY($1::uuid[]) AND processed_at IS NULL"
         case .unpublished:
@@ -56,6 +59,26 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 WHERE processed_at IS NULL AND created_at <= now() - $1::bigint * interval '1 millisecond'
                 ORDER BY id
                 LIMIT $2::integer
+                """
+        case .prune:
+            return """
+                WITH keys AS (
+                    DELETE FROM idempotency_keys WHERE ctid IN (
+                        SELECT ctid FROM idempotency_keys WHERE expires_at <= now() LIMIT $1::integer)
+                    RETURNING 1),
+                events AS (
+                    DELETE FROM route_events WHERE id IN (
+                        SELECT id FROM route_events
+                        WHERE processed_at IS NOT NULL AND created_at < to_timestamp($2::bigint / 1000.0)
+                        ORDER BY id LIMIT $1::integer)
+                    RETURNING 1),
+                audit AS (
+                    DELETE FROM audit_log WHERE event_id IN (
+                        SELECT event_id FROM audit_log
+                        WHERE $3::bigint IS NOT NULL AND recorded_at < to_timestamp($3::bigint / 1000.0)
+                        LIMIT $1::integer)
+                    RETURNING 1)
+                SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM events), (SELECT count(*) FROM audit)
                 """
         case .audit:
             return """
@@ -71,7 +94,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     var isReadOnly: Bool {
         switch self {
         case .lookup, .endpoint, .unpublished: return true
-        case .apply, .markPublished, .audit: return false
+        case .apply, .markPublished, .audit, .prune: return false
         }
     }
 
@@ -79,8 +102,9 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         switch self {
         case .markPublished: return 1
         case .unpublished: return 2
+        case .prune: return 3
         case .lookup, .endpoint: return 4
-        case .apply: return 8
+        case .apply: return 10
         case .audit: return 9
         }
     }

@@ -51,9 +51,17 @@ enum RedisCacheEncoding {
     }
 
     /// Sets KEYS[1] to ARGV[1] for ARGV[3] milliseconds unless the entry there has a revision
-    /// newer than ARGV[2] — or, when ARGV[4] is "1" (an invalidation), the same revision.
-    /// Returns 1 when set, 0 when refused. Runs atomically on the server.
+    /// newer than ARGV[2] — or, when ARGV[4] is "1" (an invalidation), the same revision —
+    /// or, when ARGV[5] is not "0", the server's clock is past ARGV[5] (Unix milliseconds: a
+    /// fill that arrived too late). Returns 1 when set, 0 when refused. Runs atomically on the
+    /// server.
     static let conditionalSetScript = """
+        if ARGV[5] ~= '0' then
+          local now = redis.call('TIME')
+          if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[5]) then
+            return 0
+          end
+        end
         local current = redis.call('GET', KEYS[1])
         if current then
           local separator = string.find(current, '|', 3, true)

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import Logging
 import ServiceLifecycle
 import TrafficManager
@@ -97,11 +98,18 @@ public final class RedisRouteCache: RouteCache, Service {
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
         precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
-        return try await conditionalSet(route, value, ttl: ttl, invalidation: false)
+        return try await conditionalSet(route, value, ttl: ttl, invalidation: false, notAfter: nil)
+    }
+
+    /// Redis checks `notAfter` against its own clock (`TIME`) when the script runs.
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
+        precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
+        return try await conditionalSet(route, value, ttl: ttl, invalidation: false, notAfter: notAfter)
     }
 
     public func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws {
-        _ = try await conditionalSet(route, .tombstone(revision: revision), ttl: ttl, invalidation: true)
+        _ = try await conditionalSet(route, .tombstone(revision: revision), ttl: ttl, invalidation: true, notAfter: nil)
     }
 
     /// Starts the connection threads and hosts them until graceful shutdown, cancellation or
@@ -122,10 +130,16 @@ public final class RedisRouteCache: RouteCache, Service {
     /// Connection threads running now; for tests.
     var runningThreadCount: Int { threads.runningThreadCount }
 
-    private func conditionalSet(_ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool) async throws -> Bool {
+    private func conditionalSet(
+        _ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool, notAfter: Date?
+    ) async throws -> Bool {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
         let milliseconds = max(1, ttl.wholeMilliseconds)
-        let arguments = ["1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds), invalidation ? "1" : "0"]
+        let bound = notAfter.map { String(max(1, $0.unixMilliseconds)) } ?? "0"
+        let arguments = [
+            "1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds),
+            invalidation ? "1" : "0", bound,
+        ]
         let deadline = ContinuousClock.now + configuration.commandTimeout
         var reply = try await send(["EVALSHA", try await loadScript(deadline)] + arguments, deadline: deadline)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {

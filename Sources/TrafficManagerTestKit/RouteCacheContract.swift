@@ -1,3 +1,4 @@
+import Foundation
 import TrafficManager
 
 /// The behaviour every ``RouteCache`` must show.
@@ -113,6 +114,20 @@ public struct RouteCacheContract: Sendable {
                 try expect(after.0 == nil && after.1 == nil && after.2 == nil, "still there: \(after)", check: name)
                 let refill = try await cache.fill(c, with: .endpoint(url: "http://c:1", revision: 1), ttl: ttl)
                 try expect(refill, "an expired tombstone still refused a fill", check: name)
+            },
+            check("a fill that arrives after its deadline is refused; one within it is stored") { cache, name in
+                let route = try UniqueNames.route()
+                let late = try await cache.fill(
+                    route, with: .endpoint(url: "http://late:1", revision: 1), ttl: ttl,
+                    notAfter: Date(timeIntervalSince1970: 1_000_000_000))
+                try expect(!late, "a fill past its deadline was stored", check: name)
+                let entry = try await cache.get(route)
+                try expect(entry == nil, "a late fill left \(String(describing: entry))", check: name)
+                let onTime = try await cache.fill(
+                    route, with: .endpoint(url: "http://a:1", revision: 1), ttl: ttl, notAfter: .distantFuture)
+                try expect(onTime, "a fill within its deadline was refused", check: name)
+                let stored = try await cache.get(route)
+                try expect(stored == .endpoint(url: "http://a:1", revision: 1), "got \(String(describing: stored))", check: name)
             },
             check("routes whose parts could run together never share an entry") { cache, name in
                 let tenant = UniqueNames.tenant()

@@ -137,6 +137,65 @@ public struct RouteStoreContract: Sendable {
                 let lookup = try await store.lookup(route)
                 try expect(lookup == RouteLookup(url: "http://a:1", revision: 1), "lookup gave \(lookup)", check: name)
             },
+            check("a compare-and-set write applies at the expected revision and conflicts at any other") { store, name in
+                let route = try UniqueNames.route()
+                let created = try await store.apply(.upsert(route, "http://a:1", expecting: 0), idempotencyKey: nil)
+                try expect(created.endpoint.revision == 1 && created.event?.action == .created, "create at 0 gave \(created)", check: name)
+                let updated = try await store.apply(.upsert(route, "http://b:2", expecting: 1), idempotencyKey: nil)
+                try expect(updated.endpoint.revision == 2, "update at 1 gave \(updated)", check: name)
+                for (command, expected) in [
+                    (try RouteCommand.upsert(route, "http://c:3", expecting: 1), UInt64(1)),
+                    (try RouteCommand.upsert(route, "http://c:3", expecting: 0), 0),
+                    (try RouteCommand(route: route, operation: .deactivate, expectedRevision: 7), 7),
+                ] {
+                    let error = try await expectError(check: name) { try await store.apply(command, idempotencyKey: nil) }
+                    let failure = error as? TrafficManagerError
+                    try expect(
+                        failure?.code == .revisionConflict && failure?.currentRevision == 2 && failure?.route == route,
+                        "expecting \(expected) threw \(error)", check: name)
+                }
+                let lookup = try await store.lookup(route)
+                try expect(lookup == RouteLookup(url: "http://b:2", revision: 2), "a conflict wrote: lookup gave \(lookup)", check: name)
+                let unknown = try UniqueNames.route()
+                let error = try await expectError(check: name) {
+                    try await store.apply(.upsert(unknown, "http://a:1", expecting: 3), idempotencyKey: nil)
+                }
+                try expect(
+                    (error as? TrafficManagerError)?.currentRevision == 0, "an absent route conflicted with \(error)", check: name)
+                let absent = try await store.lookup(unknown)
+                try expect(absent == .neverExisted, "a conflict created the route: \(absent)", check: name)
+            },
+            check("concurrent compare-and-set writes at one revision: exactly one applies") { store, name in
+                let route = try UniqueNames.route()
+                _ = try await store.apply(.upsert(route, "http://a:1"), idempotencyKey: nil)
+                let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for index in 0..<8 {
+                        group.addTask {
+                            do {
+                                _ = try await store.apply(.upsert(route, "http://w\(index):1", expecting: 1), idempotencyKey: nil)
+                                return true
+                            } catch let error as TrafficManagerError where error.code == .revisionConflict {
+                                return false
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                try expect(outcomes.filter { $0 }.count == 1, "\(outcomes.filter { $0 }.count) writes applied", check: name)
+                let lookup = try await store.lookup(route)
+                try expect(lookup.revision == 2, "revision is \(lookup.revision)", check: name)
+            },
+            check("idempotency keys are scoped per tenant") { store, name in
+                let first = try UniqueNames.route()
+                let second = try UniqueNames.route()
+                let key = try IdempotencyKey("req-\(UUID().uuidString)")
+                let a = try await store.apply(.upsert(first, "http://a:1"), idempotencyKey: key)
+                let b = try await store.apply(.upsert(second, "http://b:2"), idempotencyKey: key)
+                try expect(!a.replayed && !b.replayed, "one tenant's key replayed for another: \(b)", check: name)
+                try expect(b.endpoint.route == second && b.endpoint.url == "http://b:2", "second tenant got \(b)", check: name)
+                let lookup = try await store.lookup(second)
+                try expect(lookup == RouteLookup(url: "http://b:2", revision: 1), "lookup gave \(lookup)", check: name)
+            },
             check("routes that share a tenant, service or environment stay separate") { store, name in
                 let tenant = UniqueNames.tenant()
                 let v1 = try RouteID(tenant: tenant, service: "chat", environment: "prod", version: "v1")
@@ -165,6 +224,11 @@ extension RouteCommand {
     /// An upsert of `route` to `url`; the contract's URLs are valid.
     static func upsert(_ route: RouteID, _ url: String) throws -> RouteCommand {
         try RouteCommand(route: route, operation: .upsert(url: url))
+    }
+
+    /// A compare-and-set upsert.
+    static func upsert(_ route: RouteID, _ url: String, expecting revision: UInt64) throws -> RouteCommand {
+        try RouteCommand(route: route, operation: .upsert(url: url), expectedRevision: revision)
     }
 
     static func command(_ route: RouteID, _ operation: Operation) throws -> RouteCommand {

@@ -12,7 +12,9 @@ import TrafficManagerTestKit
         #expect(h.writeCounters == [1, 1, 0])
         #expect(h.timerCount(TrafficManagerMetrics.Name.writeLatency) == 1)
         #expect(h.store.rowCounts == .init(tenants: 1, services: 1, environments: 1, endpoints: 1, events: 1, idempotencyKeys: 0))
-        #expect(h.logs.messages(at: .info).contains("route changed"))
+        // Per-call success is debug: an operator's log stays quiet while all is well.
+        #expect(h.logs.messages(at: .debug).contains("route changed"))
+        #expect(h.logs.entries.allSatisfy { $0.level < .info })
     }
 
     @Test func aWriteInvalidatesTheCachedEntryRightAway() async throws {
@@ -152,7 +154,12 @@ import TrafficManagerTestKit
         h.store.faults.failNext(1, with: TrafficManagerError.storeUnavailable("connection refused"))
         #expect(await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1") } == .storeUnavailable("connection refused"))
         #expect(h.writeCounters == [1, 0, 1])
-        #expect(h.logs.messages(at: .warning).contains("route write failed"))
+        // The outage is logged once, and its end with the count of calls that failed meanwhile.
+        #expect(await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1") } == nil)
+        let errors = h.logs.entries.filter { $0.level >= .warning }
+        #expect(errors.map(\.message) == ["route store is failing; further failures are counted, not logged, until it answers again"])
+        let recovered = try #require(h.logs.entries.first { $0.message == "route store answers again" })
+        #expect(recovered.level == .notice && recovered.metadata["failed_calls"] == "1")
     }
 
     @Test func aPublishFailureIsLoggedAndCountedAndTheWriteStands() async throws {
@@ -162,8 +169,9 @@ import TrafficManagerTestKit
         #expect(result.event != nil)
         #expect(h.writeCounters == [1, 1, 0])
         #expect(h.counter(TrafficManagerMetrics.Name.publishFailures) == 1)
-        let warning = try #require(h.logs.entries.first { $0.level == .warning && $0.message.contains("not published") })
-        #expect(warning.metadata["event_id"] == result.event?.eventID.uuidString)
+        let debug = try #require(h.logs.entries.first { $0.level == .debug && $0.message.contains("not published") })
+        #expect(debug.metadata["event_id"] == result.event?.eventID.uuidString)
+        #expect(h.logs.messages(at: .error).contains { $0.hasPrefix("event publisher is failing") })
         #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
         #expect(h.store.eventRows.first?.processedAt == nil)
     }
@@ -174,7 +182,8 @@ import TrafficManagerTestKit
         let result = try await h.manager.createRoute(chatProd, url: "http://chat:4002")
         #expect(result.event?.action == .created)
         #expect(h.counter(TrafficManagerMetrics.Name.cacheErrors) == 1)
-        #expect(h.logs.messages(at: .warning).contains { $0.contains("cache invalidation after a write failed") })
+        #expect(h.logs.messages(at: .debug).contains { $0.contains("cache invalidation after a write failed") })
+        #expect(h.logs.messages(at: .error).contains { $0.hasPrefix("route cache is failing") })
         #expect(h.bus.publishedEvents.count == 1)
     }
 
@@ -206,7 +215,7 @@ import TrafficManagerTestKit
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://chat:4002", idempotencyKey: "deploy-17")
         let error = await managerError { try await h.manager.deactivateRoute(chatProd, idempotencyKey: "deploy-17") }
-        #expect(error == .idempotencyConflict(key: "deploy-17"))
+        #expect(error == .idempotencyConflict(key: "deploy-17", route: chatProd))
         #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
         #expect(h.writeCounters == [2, 1, 1])
         #expect(h.bus.publishedEvents.count == 1)

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// A complete ``RouteCache`` in process memory: TTLs on an injectable clock, revision-checked
@@ -38,8 +39,16 @@ public final class InMemoryRouteCache: RouteCache {
 
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
+        try await fill(route, with: value, ttl: ttl, notAfter: .distantFuture)
+    }
+
+    /// Checks `notAfter` against the cache's clock when the fill arrives, after any injected
+    /// delay.
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
         precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
         try await faults.check("fill")
+        guard time.wallNow() <= notAfter else { return false }
         let now = time.monotonicNow()
         return state.withLock { state in
             if let current = state.entries[route], current.expiresAt > now,

@@ -8,7 +8,10 @@ import Synchronization
 /// each write as a transaction that rolls back entirely when any step fails. Fault points
 /// (``FaultInjector/failNext(_:at:with:)``) are named after the steps: `"tenant"`,
 /// `"service"`, `"environment"`, `"endpoint"`, `"event"`, `"idempotency"`.
-public final class InMemoryRouteStore: RouteStore, EventOutbox {
+///
+/// Idempotency keys are scoped per tenant and kept for ``idempotencyKeyRetention``; after it a
+/// key may be used again for another request.
+public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning {
     private struct ServiceKey: Hashable { var tenantID: Int64; var name: String }
     private struct EnvironmentKey: Hashable { var serviceID: Int64; var name: String }
     private struct EndpointKey: Hashable { var environmentID: Int64; var version: String }
@@ -21,13 +24,20 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
         public var processedAt: Date?
     }
 
+    private struct StoredKey {
+        var fingerprint: String
+        var result: RouteWriteResult
+        var expiresAt: Date
+    }
+
     private struct Tables {
         var tenants: [String: Int64] = [:]
         var services: [ServiceKey: Int64] = [:]
         var environments: [EnvironmentKey: Int64] = [:]
         var endpoints: [EndpointKey: RouteEndpoint] = [:]
         var events: [EventRow] = []
-        var idempotency: [String: (fingerprint: String, result: RouteWriteResult)] = [:]
+        /// By tenant and key: `tenant|key` (a tenant name cannot hold `|`).
+        var idempotency: [String: StoredKey] = [:]
         var nextID: Int64 = 1
     }
 
@@ -48,9 +58,15 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
     /// Faults to inject into this store's calls and transaction steps.
     public let faults = FaultInjector()
 
+    /// How long a result stays stored under its idempotency key.
+    public let idempotencyKeyRetention: Duration
+
     /// Creates an empty store reading wall time from `time`.
-    public init(time: any TimeSource = SystemTimeSource()) {
+    ///
+    /// - Parameter idempotencyKeyRetention: how long a key's result is kept; default 24 h.
+    public init(time: any TimeSource = SystemTimeSource(), idempotencyKeyRetention: Duration = .seconds(86_400)) {
         self.time = time
+        self.idempotencyKeyRetention = idempotencyKeyRetention
     }
 
     public func lookup(_ route: RouteID) async throws -> RouteLookup {
@@ -70,18 +86,25 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
     public func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
         try await faults.check("apply")
         let now = Date(unixMilliseconds: time.wallNow().unixMilliseconds)
+        let expiresAt = now.addingTimeInterval(idempotencyKeyRetention.timeInterval)
+        let scopedKey = idempotencyKey.map { "\(command.route.tenant)|\($0.value)" }
         return try tables.withLock { tables throws -> RouteWriteResult in
-            if let key = idempotencyKey, let stored = tables.idempotency[key.value] {
-                guard stored.fingerprint == command.fingerprint else {
-                    throw TrafficManagerError.idempotencyConflict(key: key.value)
+            if let scopedKey, let key = idempotencyKey, let stored = tables.idempotency[scopedKey] {
+                if stored.expiresAt > now {
+                    guard stored.fingerprint == command.fingerprint else {
+                        throw TrafficManagerError.idempotencyConflict(key: key.value, route: command.route)
+                    }
+                    var replay = stored.result
+                    replay.replayed = true
+                    return replay
                 }
-                var replay = stored.result
-                replay.replayed = true
-                return replay
+                // Past its retention the key is free again.
+                tables.idempotency[scopedKey] = nil
             }
             var undo: [(inout Tables) -> Void] = []
             do {
-                let result = try Self.transaction(command, key: idempotencyKey, now: now, tables: &tables, undo: &undo, faults: faults)
+                let stored = scopedKey.map { (key: $0, expiresAt: expiresAt) }
+                let result = try Self.transaction(command, key: stored, now: now, tables: &tables, undo: &undo, faults: faults)
                 return result
             } catch {
                 for step in undo.reversed() { step(&tables) }
@@ -125,6 +148,27 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
         }
     }
 
+    /// Deletes expired idempotency keys and published events older than the cut-off, at most
+    /// `limit` of each. This store keeps no audit log: `auditEntries` is always 0.
+    public func prune(_ cutoffs: RetentionCutoffs, limit: Int) async throws -> PrunedRows {
+        try await faults.check("prune")
+        let now = time.wallNow()
+        return tables.withLock { tables in
+            let expired = tables.idempotency.lazy.filter { $0.value.expiresAt <= now }.prefix(limit).map(\.key)
+            let keys = Array(expired)
+            for key in keys { tables.idempotency[key] = nil }
+            var events = 0
+            tables.events.removeAll { row in
+                guard events < limit, row.processedAt != nil, row.event.occurredAt < cutoffs.publishedEventsBefore else {
+                    return false
+                }
+                events += 1
+                return true
+            }
+            return PrunedRows(idempotencyKeys: keys.count, events: events)
+        }
+    }
+
     private static func find(_ route: RouteID, in tables: Tables) -> RouteEndpoint? {
         guard let tenantID = tables.tenants[route.tenant],
             let serviceID = tables.services[ServiceKey(tenantID: tenantID, name: route.service)],
@@ -135,7 +179,7 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
 
     // The steps of one write. Every change appends its inverse to `undo`.
     private static func transaction(
-        _ command: RouteCommand, key: IdempotencyKey?, now: Date,
+        _ command: RouteCommand, key: (key: String, expiresAt: Date)?, now: Date,
         tables: inout Tables, undo: inout [(inout Tables) -> Void], faults: FaultInjector
     ) throws -> RouteWriteResult {
         let route = command.route
@@ -175,12 +219,12 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox {
     }
 
     private static func storeKey(
-        _ key: IdempotencyKey?, command: RouteCommand, result: RouteWriteResult,
+        _ key: (key: String, expiresAt: Date)?, command: RouteCommand, result: RouteWriteResult,
         tables: inout Tables, undo: inout [(inout Tables) -> Void], faults: FaultInjector
     ) throws {
         guard let key else { return }
-        tables.idempotency[key.value] = (command.fingerprint, result)
-        undo.append { $0.idempotency[key.value] = nil }
+        tables.idempotency[key.key] = StoredKey(fingerprint: command.fingerprint, result: result, expiresAt: key.expiresAt)
+        undo.append { $0.idempotency[key.key] = nil }
         try faults.checkPoint("idempotency")
     }
 

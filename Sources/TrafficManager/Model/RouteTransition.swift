@@ -16,11 +16,15 @@ public enum RouteTransition {
     ///   active); the same URL on an inactive route is `activated`.
     /// - activate / deactivate: flip `isActive` when it differs.
     ///
-    /// - Throws: ``TrafficManagerError/Code/routeNotFound`` when activating or deactivating a
-    ///   route that does not exist.
+    /// - Throws: ``TrafficManagerError/Code/revisionConflict`` when the command expects another
+    ///   revision than the record's (0 for no record); ``TrafficManagerError/Code/routeNotFound``
+    ///   when activating or deactivating a route that does not exist.
     public static func next(
         from existing: RouteEndpoint?, command: RouteCommand, now: Date
     ) throws(TrafficManagerError) -> Outcome {
+        if let expected = command.expectedRevision, expected != (existing?.revision ?? 0) {
+            throw .revisionConflict(command.route, expected: expected, current: existing?.revision ?? 0)
+        }
         switch (command.operation, existing) {
         case (.upsert(let url), nil):
             let endpoint = RouteEndpoint(

@@ -29,7 +29,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
     /// breaking code that handles the others.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case routeNotFound, invalidInput, idempotencyConflict
+            case routeNotFound, invalidInput, idempotencyConflict, revisionConflict
             case storeUnavailable, cacheUnavailable, eventsUnavailable
             case writeFailed, outcomeUnknown, deadlineExceeded, notRunning, overloaded
         }
@@ -45,6 +45,9 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         public static let invalidInput = Code(.invalidInput)
         /// The idempotency key was used before with a different request; nothing was written.
         public static let idempotencyConflict = Code(.idempotencyConflict)
+        /// A compare-and-set write found the route at another revision than it expected
+        /// (``TrafficManagerError/currentRevision`` says which); nothing was written.
+        public static let revisionConflict = Code(.revisionConflict)
         /// The source of truth could not be reached or refused to answer.
         public static let storeUnavailable = Code(.storeUnavailable)
         /// The shared cache could not be reached or answered something unexpected.
@@ -85,14 +88,19 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
     public let idempotencyKey: String?
     /// PostgreSQL's SQLSTATE, when the server sent one.
     public let sqlState: String?
+    /// The route's revision when a compare-and-set write found it elsewhere, for
+    /// ``Code/revisionConflict`` (0: the route does not exist).
+    public let currentRevision: UInt64?
     /// The error this one was made from, when there is one.
     public let underlying: (any Error)?
 
     /// Creates an error. Prefer the static functions, which write a consistent message.
     public init(
         code: Code, message: String, route: RouteID? = nil, validationError: ValidationError? = nil,
-        idempotencyKey: String? = nil, sqlState: String? = nil, underlying: (any Error)? = nil
+        idempotencyKey: String? = nil, sqlState: String? = nil, currentRevision: UInt64? = nil,
+        underlying: (any Error)? = nil
     ) {
+        self.currentRevision = currentRevision
         self.code = code
         self.message = message
         self.route = route
@@ -113,6 +121,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         if let validationError { fields.append("validationError: \(validationError)") }
         if let idempotencyKey { fields.append("idempotencyKey: \(String(reflecting: idempotencyKey))") }
         if let sqlState { fields.append("sqlState: \(sqlState)") }
+        if let currentRevision { fields.append("currentRevision: \(currentRevision)") }
         if let underlying { fields.append("underlying: \(String(reflecting: underlying))") }
         return "TrafficManagerError(\(fields.joined(separator: ", ")))"
     }
@@ -123,6 +132,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         if let validationError { children.append(("validationError", validationError)) }
         if let idempotencyKey { children.append(("idempotencyKey", idempotencyKey)) }
         if let sqlState { children.append(("sqlState", sqlState)) }
+        if let currentRevision { children.append(("currentRevision", currentRevision)) }
         if let underlying { children.append(("underlying", underlying)) }
         return Mirror(self, children: children, displayStyle: .struct)
     }
@@ -130,7 +140,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.code == rhs.code && lhs.message == rhs.message && lhs.route == rhs.route
             && lhs.validationError == rhs.validationError && lhs.idempotencyKey == rhs.idempotencyKey
-            && lhs.sqlState == rhs.sqlState
+            && lhs.sqlState == rhs.sqlState && lhs.currentRevision == rhs.currentRevision
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -164,6 +174,16 @@ extension TrafficManagerError {
             message: "idempotency key \(String(reflecting: key)) was already used for a different request; "
                 + "nothing was written, use a new key for a new request",
             route: route, idempotencyKey: key)
+    }
+
+    /// A compare-and-set write expected `route` at revision `expected`; it is at `current`.
+    public static func revisionConflict(_ route: RouteID, expected: UInt64, current: UInt64) -> Self {
+        let state = current == 0 ? "does not exist (revision 0)" : "is at revision \(current)"
+        return Self(
+            code: .revisionConflict,
+            message: "route \(route) was expected at revision \(expected) but \(state); nothing was written, "
+                + "read the route again and retry with its current revision",
+            route: route, currentRevision: current)
     }
 
     /// The store could not be reached or refused to answer; `detail` says how.

@@ -7,6 +7,7 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
     public enum Field: String, Hashable, Sendable {
         case tenant, service, environment, version, url
         case idempotencyKey = "idempotency key"
+        case expectedRevision = "expected revision"
     }
 
     /// The rule the value broke.
@@ -32,6 +33,8 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case invalidPort(String)
         /// The URL carries user info (`user:password@`), which would travel to every backend.
         case userInfoNotAllowed
+        /// The number is larger than `maximum`.
+        case outOfRange(maximum: UInt64)
         /// A `%` is not followed by two hexadecimal digits, or encodes a control character.
         case invalidPercentEncoding(String)
     }
@@ -69,6 +72,8 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
             return "\(field.rawValue) port \(String(reflecting: port)) is not a number from 1 to 65535"
         case .userInfoNotAllowed:
             return "\(field.rawValue) must not carry user info (user:password@): credentials would be stored and published with the route"
+        case .outOfRange(let maximum):
+            return "\(field.rawValue) must be at most \(maximum)"
         case .invalidPercentEncoding(let sequence):
             return "\(field.rawValue) contains \(String(reflecting: sequence)): % must be followed by two hexadecimal digits that do not encode a control character"
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a cache holds for one route.
 public enum CachedRoute: Hashable, Sendable {
     /// The route resolved to `url` when the store was at `revision`.
@@ -36,10 +38,28 @@ public protocol RouteCache: Sendable {
     @discardableResult
     func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool
 
+    /// As ``fill(_:with:ttl:)``, and refused as well when the cache receives it after
+    /// `notAfter` by its own clock — so a fill delayed in transit cannot land after the
+    /// tombstone that should refuse it has expired.
+    ///
+    /// The default implementation checks `notAfter` against this process's clock before
+    /// sending, which cannot see time spent in transit; a backend that can check on arrival
+    /// should.
+    @discardableResult
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool
+
     /// Replaces the entry with a tombstone at `revision` for `ttl`, unless the entry already
     /// speaks for `revision` or a newer one. Invalidating at an old revision never undoes a
     /// newer state, and invalidating twice is the same as once.
     func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws
+}
+
+extension RouteCache {
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
+        guard Date() <= notAfter else { return false }
+        return try await fill(route, with: value, ttl: ttl)
+    }
 }
 
 extension CachedRoute {

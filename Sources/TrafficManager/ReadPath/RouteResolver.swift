@@ -1,3 +1,4 @@
+import Foundation
 import CoreMetrics
 import Logging
 
@@ -21,12 +22,15 @@ public final class RouteResolver: Sendable {
     private let time: any TimeSource
     private let logger: Logger
     let loads = SingleFlight<RouteID, RouteLookup>()
+    let unconfirmed: UnconfirmedInvalidations
+    private let storeHealth: DependencyHealth
+    private let cacheHealth: DependencyHealth
 
     /// Creates a resolver.
     ///
     /// - Parameter breaker: shared with the ``RouteWriter`` of the same cache, so both see its
     ///   health.
-    public init(
+    public convenience init(
         store: any RouteStore,
         cache: any RouteCache,
         configuration: TrafficManagerConfiguration,
@@ -35,6 +39,27 @@ public final class RouteResolver: Sendable {
         time: any TimeSource = SystemTimeSource(),
         logger: Logger
     ) {
+        self.init(
+            store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
+            unconfirmed: UnconfirmedInvalidations(time: time), storeHealth: nil, cacheHealth: nil, time: time,
+            logger: logger)
+    }
+
+    init(
+        store: any RouteStore,
+        cache: any RouteCache,
+        configuration: TrafficManagerConfiguration,
+        breaker: CircuitBreaker,
+        metrics: TrafficManagerMetrics,
+        unconfirmed: UnconfirmedInvalidations,
+        storeHealth: DependencyHealth?,
+        cacheHealth: DependencyHealth?,
+        time: any TimeSource,
+        logger: Logger
+    ) {
+        self.unconfirmed = unconfirmed
+        self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger)
+        self.cacheHealth = cacheHealth ?? DependencyHealth(name: "route cache", logger: logger)
         self.store = store
         self.cache = cache
         self.configuration = configuration
@@ -44,36 +69,64 @@ public final class RouteResolver: Sendable {
         self.logger = logger
     }
 
+    /// How many callers wait for a load of `route` now; for tests of interleavings.
+    package func loadWaiters(_ route: RouteID) -> Int { loads.waiterCount(for: route) }
+
+    /// How many routes this process wrote whose invalidation the cache has not confirmed.
+    package var unconfirmedRouteCount: Int { unconfirmed.routeCount }
+
     /// Where the cache's breaker stands: closed while the cache answers.
     public var cacheBreakerState: CircuitBreaker.State { breaker.currentState }
 
     /// The URL `route` resolves to.
     ///
+    /// A resolve that starts after a write returned never answers from before that write:
+    /// a cached entry older than a revision this process wrote is not served, and a load that
+    /// read the store before a revision the caller knows (from a tombstone or its own writes)
+    /// is not accepted — the caller loads once more, within its deadline.
+    ///
+    /// - Parameter timeout: how long the call may take in all; ``TrafficManagerConfiguration/resolveTimeout``
+    ///   when `nil`.
     /// - Throws: ``TrafficManagerError`` with code `routeNotFound` when the route does not exist
     ///   or is inactive; when the answer is not cached and the store cannot answer,
     ///   `storeUnavailable` (with the SQLSTATE when the server sent one), `deadlineExceeded`
-    ///   (the store's call timed out), `overloaded` (its queue is full) or `notRunning` (the
-    ///   store was shut down or never run); `CancellationError` when the calling task is
-    ///   cancelled before the call or while it waits. Nothing else.
-    public func resolve(_ route: RouteID) async throws -> String {
+    ///   (the store's call or this resolve timed out), `overloaded` (the store's queue is full)
+    ///   or `notRunning` (the store was shut down or never run); `CancellationError` when the
+    ///   calling task is cancelled before the call or while it waits. Nothing else.
+    public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.resolveLatency.recordInterval(since: start) }
         try Task.checkCancellation()
 
+        // A revision this process wrote that the cache has not confirmed (normally none).
+        let floor = unconfirmed.floor(route) ?? 0
+        let minimum: UInt64
         switch await cachedEntry(route) {
-        case .endpoint(let url, _)?:
+        case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
             return url
-        case .notFound?:
+        case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             throw TrafficManagerError.routeNotFound(route)
-        case .tombstone?, nil:
+        case let entry:
             try Task.checkCancellation()
             metrics.cacheMisses.increment()
+            minimum = max(entry?.revision ?? 0, floor)
         }
 
-        let lookup = try await loads.run(route) { [self] in try await load(route) }
+        let allowed = timeout ?? configuration.resolveTimeout
+        let deadline = start + allowed
+        let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("resolve", deadline: allowed, route: route) }
+        var lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
+        if lookup.revision < minimum {
+            // The load read the store before the write this caller knows of. A second load
+            // starts after the first one ended, so after that write committed.
+            logger.debug(
+                "a shared load answered from before a known write; loading again",
+                metadata: ["route": "\(route)", "revision": "\(lookup.revision)", "known": "\(minimum)"])
+            lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
+        }
         guard let url = lookup.url else { throw TrafficManagerError.routeNotFound(route) }
         return url
     }
@@ -84,6 +137,7 @@ public final class RouteResolver: Sendable {
         do {
             let entry = try await cache.get(route)
             breaker.recordSuccess()
+            cacheHealth.succeeded()
             return entry
         } catch is CancellationError {
             // The caller left: says nothing about the cache's health.
@@ -95,20 +149,25 @@ public final class RouteResolver: Sendable {
     }
 
     /// Reads the store and caches the answer unless a newer one is cached already.
+    ///
+    /// The fill guard covers the read and the fill together: a fill is sent only while the
+    /// read began less than the fill window ago, and carries the window's end, past which the
+    /// cache refuses it on arrival.
     private func load(_ route: RouteID) async throws -> RouteLookup {
+        let window = configuration.effectiveFillWindow
         let started = time.monotonicNow()
+        let notAfter = time.wallNow().addingTimeInterval(window.timeInterval)
         let lookup: RouteLookup
         do {
             lookup = try await store.lookup(route)
         } catch {
             let failure = Self.storeError(error)
-            logger.error("route store read failed", metadata: ["route": "\(route)", "error": "\(failure)"])
+            storeHealth.failed("read", failure)
             throw failure
         }
+        storeHealth.succeeded()
 
-        // A fill after a read older than a tombstone's lifetime could outlive the tombstone
-        // that should refuse it; such a read is answered but not cached.
-        guard time.monotonicNow() - started < configuration.tombstoneTTL, breaker.allowsRequest() else {
+        guard time.monotonicNow() - started < window, breaker.allowsRequest() else {
             return lookup
         }
         let entry: CachedRoute
@@ -119,10 +178,13 @@ public final class RouteResolver: Sendable {
             (entry, ttl) = (.notFound(revision: lookup.revision), configuration.negativeTTL)
         }
         do {
-            let stored = try await cache.fill(route, with: entry, ttl: ttl)
+            let stored = try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter)
             breaker.recordSuccess()
-            if !stored {
-                logger.debug("cache fill refused: a newer revision is cached", metadata: ["route": "\(route)"])
+            cacheHealth.succeeded()
+            if stored {
+                unconfirmed.confirm(route, revision: lookup.revision)
+            } else {
+                logger.debug("cache fill refused: a newer revision is cached, or it arrived too late", metadata: ["route": "\(route)"])
             }
         } catch {
             cacheFailed(error, operation: "fill", route: route)
@@ -133,7 +195,8 @@ public final class RouteResolver: Sendable {
     private func cacheFailed(_ error: any Error, operation: String, route: RouteID) {
         breaker.recordFailure()
         metrics.cacheErrors.increment()
-        logger.warning(
+        cacheHealth.failed(operation, error)
+        logger.debug(
             "route cache \(operation) failed; answering from the store",
             metadata: ["route": "\(route)", "error": "\(error)"])
     }
@@ -154,7 +217,7 @@ public final class RouteResolver: Sendable {
     }
 }
 
-extension Timer {
+extension CoreMetrics.Timer {
     /// Records the time elapsed since `start`.
     func recordInterval(since start: ContinuousClock.Instant) {
         recordNanoseconds(start.duration(to: .now).wholeNanoseconds)

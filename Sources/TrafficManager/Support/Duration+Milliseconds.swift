@@ -17,3 +17,10 @@ extension Duration {
     /// `250 ms`, `5000 ms`: for messages.
     package var formattedMilliseconds: String { "\(wholeMilliseconds) ms" }
 }
+
+extension Duration {
+    /// The duration in seconds, as Foundation counts time.
+    package var timeInterval: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -6,8 +6,12 @@ import Logging
 /// change's event.
 ///
 /// - A failed transaction leaves nothing behind and throws a ``TrafficManagerError``.
-/// - Neither a cache nor an event failure fails a committed write: each is logged at warning
-///   and counted. Consumers of the event invalidate the entry again, everywhere.
+/// - Neither a cache nor an event failure fails a committed write: each is counted, and
+///   logged once per outage (``DependencyHealth``). Consumers of the event invalidate the entry
+///   again, everywhere; in this process, the read path does not serve an entry older than a
+///   write whose invalidation failed.
+/// - Per-call success is logged at `debug`; a caller's own error (invalid input, a conflict,
+///   a missing route) at `debug` too — the caller has it.
 /// - A write that changes nothing, or that replays an idempotency key, publishes nothing but
 ///   still invalidates: its caller may be retrying a write whose first reply was lost.
 public final class RouteWriter: Sendable {
@@ -18,9 +22,13 @@ public final class RouteWriter: Sendable {
     private let breaker: CircuitBreaker
     private let metrics: TrafficManagerMetrics
     private let logger: Logger
+    private let unconfirmed: UnconfirmedInvalidations
+    private let storeHealth: DependencyHealth
+    private let cacheHealth: DependencyHealth
+    private let publisherHealth: DependencyHealth
 
     /// Creates a writer.
-    public init(
+    public convenience init(
         store: any RouteStore,
         cache: any RouteCache,
         publisher: any EventPublisher,
@@ -29,6 +37,29 @@ public final class RouteWriter: Sendable {
         metrics: TrafficManagerMetrics,
         logger: Logger
     ) {
+        self.init(
+            store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
+            metrics: metrics, unconfirmed: UnconfirmedInvalidations(time: SystemTimeSource()),
+            storeHealth: DependencyHealth(name: "route store", logger: logger),
+            cacheHealth: DependencyHealth(name: "route cache", logger: logger), logger: logger)
+    }
+
+    init(
+        store: any RouteStore,
+        cache: any RouteCache,
+        publisher: any EventPublisher,
+        configuration: TrafficManagerConfiguration,
+        breaker: CircuitBreaker,
+        metrics: TrafficManagerMetrics,
+        unconfirmed: UnconfirmedInvalidations,
+        storeHealth: DependencyHealth,
+        cacheHealth: DependencyHealth,
+        logger: Logger
+    ) {
+        self.unconfirmed = unconfirmed
+        self.storeHealth = storeHealth
+        self.cacheHealth = cacheHealth
+        self.publisherHealth = DependencyHealth(name: "event publisher", logger: logger)
         self.store = store
         self.cache = cache
         self.publisher = publisher
@@ -44,7 +75,8 @@ public final class RouteWriter: Sendable {
     /// and a failure.
     ///
     /// - Throws: ``TrafficManagerError`` with code `invalidInput`, `routeNotFound` (activating
-    ///   or deactivating a route that does not exist), `idempotencyConflict`, `storeUnavailable`,
+    ///   or deactivating a route that does not exist), `revisionConflict` (a compare-and-set
+    ///   write found another revision), `idempotencyConflict`, `storeUnavailable`,
     ///   `writeFailed` or `outcomeUnknown`; `CancellationError` when the calling task is
     ///   cancelled: before the call, nothing is written; after it, the caller stops waiting at
     ///   once, while the write runs on and, if it commits, still invalidates the cache and
@@ -88,7 +120,11 @@ public final class RouteWriter: Sendable {
         } catch {
             metrics.writeFailures.increment()
             let failure = Self.writeError(error)
-            logger.warning("route write failed", metadata: ["route": "\(command.route)", "error": "\(failure)"])
+            if Self.isOutage(failure) {
+                storeHealth.failed("write", failure)
+            } else {
+                logger.debug("route write refused", metadata: ["route": "\(command.route)", "error": "\(failure)"])
+            }
             if failure.code == .outcomeUnknown {
                 // The write may have committed: read the route again and invalidate at the
                 // revision found, so that a caller who never retries still never keeps the old
@@ -99,6 +135,7 @@ public final class RouteWriter: Sendable {
             throw failure
         }
         metrics.writeSuccesses.increment()
+        storeHealth.succeeded()
 
         // Every successful write invalidates, changed or not, replayed or not: a retry after a
         // lost reply must not leave the pre-write URL cached. At the record's revision, so an
@@ -106,7 +143,7 @@ public final class RouteWriter: Sendable {
         let route = command.route
         let revision = result.endpoint.revision
         if !result.replayed, let event = result.event {
-            logger.info(
+            logger.debug(
                 "route changed",
                 metadata: ["route": "\(event.route)", "action": "\(event.action.rawValue)", "revision": "\(event.revision)"])
             async let invalidated: Void = invalidate(route, revision: revision)
@@ -125,7 +162,10 @@ public final class RouteWriter: Sendable {
             let lookup = try await store.lookup(route)
             await invalidate(route, revision: lookup.revision)
         } catch {
-            logger.warning(
+            // The write, if it committed, is the newest revision: the read path will not serve
+            // an entry older than any revision it learns, and this one expires by its TTL.
+            storeHealth.failed("read", error)
+            logger.debug(
                 "could not read a route whose write has an unknown outcome; its cache entry expires by its TTL",
                 metadata: ["route": "\(route)", "error": "\(error)"])
         }
@@ -135,10 +175,17 @@ public final class RouteWriter: Sendable {
         do {
             try await cache.invalidate(route, revision: revision, ttl: configuration.tombstoneTTL)
             breaker.recordSuccess()
+            cacheHealth.succeeded()
+            unconfirmed.confirm(route, revision: revision)
         } catch {
+            // Until a fill at this revision reaches the cache, this process's resolves serve
+            // nothing older; other instances have the event.
+            unconfirmed.record(
+                route, revision: revision, lifetime: configuration.positiveTTL + configuration.effectiveFillWindow)
             breaker.recordFailure()
             metrics.cacheErrors.increment()
-            logger.warning(
+            cacheHealth.failed("invalidate", error)
+            logger.debug(
                 "cache invalidation after a write failed; the event's consumers will retry it",
                 metadata: ["route": "\(route)", "revision": "\(revision)", "error": "\(error)"])
         }
@@ -147,12 +194,19 @@ public final class RouteWriter: Sendable {
     private func publish(_ event: RouteEvent) async {
         do {
             try await publisher.publish(event)
+            publisherHealth.succeeded()
         } catch {
             metrics.publishFailures.increment()
-            logger.warning(
+            publisherHealth.failed("publish", error)
+            logger.debug(
                 "route event not published; the write stands",
                 metadata: ["route": "\(event.route)", "event_id": "\(event.eventID)", "error": "\(error)"])
         }
+    }
+
+    /// Whether `failure` says the store is failing, rather than refusing this caller's request.
+    static func isOutage(_ failure: TrafficManagerError) -> Bool {
+        [.storeUnavailable, .outcomeUnknown, .deadlineExceeded, .notRunning, .overloaded, .writeFailed].contains(failure.code)
     }
 
     static func writeError(_ error: any Error) -> TrafficManagerError {
