@@ -37,7 +37,8 @@ enum PostgresMigrations {
             sql: Migration0003.sql),
     ]
 
-    static func script(schema: String?) -> String {
+    /// The migration script; `version` stops it after that migration (for upgrade tests).
+    static func script(schema: String?, through version: Int = .max) -> String {
         var body = "BEGIN\n"
         body += "PERFORM pg_advisory_xact_lock(\(lockKey));\n"
         if let schema { body += "CREATE SCHEMA IF NOT EXISTS \(schema);\n" }
@@ -49,7 +50,7 @@ enum PostgresMigrations {
             );
 
             """
-        for migration in all {
+        for migration in all where migration.version <= version {
             precondition(!migration.sql.contains("$migration$"), "a migration may not contain the $migration$ quote")
             body += """
                 IF NOT EXISTS (SELECT 1 FROM tm_schema_migrations WHERE version = \(migration.version)) THEN
