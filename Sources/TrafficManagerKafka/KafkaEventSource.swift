@@ -10,9 +10,13 @@ import TrafficManager
 /// Each ``consume(group:handler:)`` call runs one consumer on a thread of its own (librdkafka's
 /// poll blocks). A message's offset is committed only after the handler returned; a handler
 /// that throws gets the same event again after ``redeliveryDelay``; a consumer stopped before
-/// its commit leaves the event to the group's next consumer. A message that is not a route
-/// event is logged, counted in `event_undecodable_total` and committed, so it never stalls the
-/// group.
+/// its commit leaves the event to the group's next consumer.
+///
+/// Reading is tolerant (see ``RouteEvent``): unknown fields are ignored and an event of a newer
+/// schema version that carries the route and revision is delivered. A message that still
+/// cannot be read is counted in `event_undecodable_total`, handed to the dead-letter handler
+/// and committed, so it never stalls its partition; the default handler logs the first message
+/// of each kind of failure (``RouteEventDecodingError/kind``) and counts the rest.
 ///
 /// Cancelling `consume` stops the consumer: it leaves the group (`rd_kafka_consumer_close_queue`,
 /// served by its thread) and returns within ``shutdownTimeout`` however the broker behaves —
@@ -25,13 +29,25 @@ public final class KafkaEventSource: RouteEventSource {
     /// How long a cancelled `consume` may take to leave the group before it returns anyway.
     public let shutdownTimeout: Duration
     private let undecodable: Counter
+    private let deadLetters: @Sendable (UndecodableEvent) async -> Void
     private let logger: Logger
 
     /// Creates a source reading ``KafkaConfiguration/topic``.
+    ///
+    /// - Parameter deadLetters: gets each message that is not a readable route event, after it
+    ///   is counted and before its offset is committed; `nil` logs the first of each kind.
     public init(
         configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500), shutdownTimeout: Duration = .seconds(5),
+        deadLetters: (@Sendable (UndecodableEvent) async -> Void)? = nil,
         logger: Logger = Logger(label: "TrafficManager.Kafka"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        let loggedKinds = Locked<Set<String>>([])
+        self.deadLetters = deadLetters ?? { letter in
+            guard loggedKinds.withLock({ $0.insert(letter.error.kind).inserted }) else { return }
+            logger.warning(
+                "skipping a message that is not a route event this version can read; later ones of this kind are only counted",
+                metadata: ["kind": "\(letter.error.kind)", "detail": "\(letter.error.detail)", "origin": "\(letter.origin)"])
+        }
         self.configuration = configuration
         self.redeliveryDelay = redeliveryDelay
         self.shutdownTimeout = shutdownTimeout
@@ -64,6 +80,7 @@ public final class KafkaEventSource: RouteEventSource {
 
         let loop = ConsumerLoop(
             consumer: consumer, group: group, handler: handler, redeliveryDelay: redeliveryDelay, undecodable: undecodable,
+            deadLetters: deadLetters, topic: configuration.topic,
             closeTimeout: shutdownTimeout, logger: logger)
         let finished = Finish()
         let thread = Thread {
@@ -137,13 +154,16 @@ private final class ConsumerLoop: Sendable {
     private let handler: @Sendable (RouteEvent) async throws -> Void
     private let redeliveryDelay: Duration
     private let undecodable: Counter
+    private let deadLetters: @Sendable (UndecodableEvent) async -> Void
+    private let topic: String
     private let closeTimeout: Duration
     private let logger: Logger
     private let state = Locked(State())
 
     init(
         consumer: ConsumerHandle, group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void,
-        redeliveryDelay: Duration, undecodable: Counter, closeTimeout: Duration, logger: Logger
+        redeliveryDelay: Duration, undecodable: Counter, deadLetters: @escaping @Sendable (UndecodableEvent) async -> Void,
+        topic: String, closeTimeout: Duration, logger: Logger
     ) {
         self.closeTimeout = closeTimeout
         self.consumer = consumer
@@ -151,6 +171,8 @@ private final class ConsumerLoop: Sendable {
         self.handler = handler
         self.redeliveryDelay = redeliveryDelay
         self.undecodable = undecodable
+        self.deadLetters = deadLetters
+        self.topic = topic
         self.logger = logger
     }
 
@@ -176,11 +198,14 @@ private final class ConsumerLoop: Sendable {
                 }
                 continue
             }
-            guard let event = decode(message) else {
+            let event: RouteEvent
+            switch decode(message) {
+            case .success(let decoded):
+                event = decoded
+            case .failure(let letter):
                 undecodable.increment()
-                logger.warning(
-                    "skipping a message that is not a route event",
-                    metadata: ["group": "\(group)", "partition": "\(message.pointee.partition)", "offset": "\(message.pointee.offset)"])
+                let deadLetters = deadLetters
+                wait { await deadLetters(letter) }
                 commit(message)
                 continue
             }
@@ -265,9 +290,38 @@ private final class ConsumerLoop: Sendable {
         return false
     }
 
-    private func decode(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> RouteEvent? {
-        guard let payload = message.pointee.payload else { return nil }
-        return try? RouteEvent.decode(Data(bytes: payload, count: message.pointee.len))
+    private enum Decoded {
+        case success(RouteEvent)
+        case failure(UndecodableEvent)
+    }
+
+    private func decode(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Decoded {
+        let origin = "\(topic)[\(message.pointee.partition)]@\(message.pointee.offset)"
+        guard let payload = message.pointee.payload, message.pointee.len > 0 else {
+            return .failure(
+                UndecodableEvent(
+                    payload: Data(), error: RouteEventDecodingError(kind: "empty message", detail: "the message has no value"),
+                    origin: origin))
+        }
+        let data = Data(bytes: payload, count: message.pointee.len)
+        do {
+            return .success(try RouteEvent.decode(data))
+        } catch let error as RouteEventDecodingError {
+            return .failure(UndecodableEvent(payload: data, error: error, origin: origin))
+        } catch {
+            return .failure(
+                UndecodableEvent(payload: data, error: RouteEventDecodingError(kind: "invalid event", detail: "\(error)"), origin: origin))
+        }
+    }
+
+    /// Runs `body` on a task and waits for it on this thread, which is the consumer's own.
+    private func wait(_ body: @escaping @Sendable () async -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await body()
+            done.signal()
+        }
+        done.wait()
     }
 
     private func commit(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {

@@ -81,7 +81,8 @@ struct KafkaEventTests {
         cluster.setBrokersAvailable(true)
         let event = try #require(result.event)
         #expect(metrics.counterTotal(label: "event_publish_failures_total") == 1)
-        #expect(logs.messages(at: .warning).contains { $0.contains("not published") })
+        #expect(logs.messages(at: .error).contains { $0.hasPrefix("event publisher is failing") })
+        #expect(logs.messages(at: .debug).contains { $0.contains("not published") })
         #expect(store.eventRows.first?.processedAt == nil)
         #expect(try await manager.resolve(route) == "http://chat:4002")
 
@@ -98,21 +99,59 @@ struct KafkaEventTests {
         #expect(try messages.map { try RouteEvent.decode($0.value) } == [event])
     }
 
+    @Test func aVersionTwoEventStillInvalidatesAndAnUnreadableOneGoesToTheDeadLetterHandler() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let route = try UniqueNames.route()
+        let newer = """
+            {"schema_version": 2, "event_id": "\(UUID().uuidString)", "tenant": "\(route.tenant)", "service": "\(route.service)",
+             "env": "\(route.environment)", "version": "\(route.version)", "revision": 5, "action": "weights_changed",
+             "weights": {"v1": 90, "v2": 10}, "occurred_at": 1767225600000}
+            """
+        RawKafka.produceGarbage("not json at all", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        RawKafka.produceGarbage(newer, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+
+        let letters = Locked<[UndecodableEvent]>([])
+        let source = KafkaEventSource(
+            configuration: consumerConfiguration(configuration),
+            deadLetters: { letter in letters.withLock { $0.append(letter) } })
+        let cache = InMemoryRouteCache()
+        try await cache.fill(route, with: .endpoint(url: "http://old:1", revision: 4), ttl: .seconds(60))
+        let invalidation = CacheInvalidationConsumer(cache: cache)
+        let consumer = Task { try await source.consume(group: "cache") { try await invalidation.handle($0) } }
+        var seen = false
+        for _ in 0..<600 where !seen {
+            seen = try await cache.get(route) == .tombstone(revision: 5) && letters.withLock { $0.count } == 1
+            if !seen { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen, "the version-2 event did not invalidate, or the dead letter did not arrive")
+        consumer.cancel()
+        _ = await consumer.result
+        let letter = try #require(letters.withLock { $0.first })
+        #expect(letter.error.kind == "not a JSON object" && letter.payload == Data("not json at all".utf8))
+        #expect(letter.origin.hasPrefix(configuration.topic + "["))
+    }
+
     @Test func aMessageThatIsNotARouteEventIsSkippedCountedAndCommitted() async throws {
         let configuration = try kafkaConfiguration(cluster)
         RawKafka.produceGarbage("{\"not\": \"an event\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        RawKafka.produceGarbage("{\"still\": \"not one\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
         let event = try await publishOneEvent(configuration)
 
         let metrics = TestMetrics()
-        let source = KafkaEventSource(configuration: consumerConfiguration(configuration), metricsFactory: metrics)
+        let logs = LogRecorder()
+        let source = KafkaEventSource(
+            configuration: consumerConfiguration(configuration), logger: logs.logger(), metricsFactory: metrics)
         let audit = InMemoryAuditLog()
         let consumer = Task { try await source.consume(group: "audit") { try await AuditConsumer(log: audit).handle($0) } }
-        // The two messages may sit on different partitions: wait for both.
-        #expect(try await eventually { audit.entries.count == 1 && metrics.counterTotal(label: "event_undecodable_total") == 1 })
+        // The messages may sit on different partitions: wait for all three.
+        #expect(try await eventually { audit.entries.count == 1 && metrics.counterTotal(label: "event_undecodable_total") == 2 })
         consumer.cancel()
         _ = await consumer.result
         #expect(audit.entries == [event])
-        #expect(metrics.counterTotal(label: "event_undecodable_total") == 1)
+        #expect(metrics.counterTotal(label: "event_undecodable_total") == 2)
+        // The default dead-letter handler logs a kind once.
+        let skipped = logs.entries.filter { $0.message.hasPrefix("skipping a message") }
+        #expect(skipped.count == 1 && skipped.first?.metadata["kind"] == "missing schema_version")
 
         // Both offsets were committed: a new consumer of the group sees nothing more.
         let again = InMemoryAuditLog()

@@ -70,14 +70,48 @@ import TrafficManager
         #expect(try RouteEvent.decode(data) == event)
     }
 
-    @Test func eventsOfAnotherSchemaVersionOrWithInvalidNamesAreRejected() throws {
+    @Test func eventsOfANewerSchemaVersionAreReadAsFarAsTheyCanBe() throws {
+        let id = UUID()
+        let json: [String: Any] = [
+            "schema_version": 2, "event_id": id.uuidString, "tenant": "chat-app", "service": "chat", "env": "prod",
+            "version": "v1", "revision": 9, "action": "weights_changed", "weights": ["v1": 90, "v2": 10],
+            "occurred_at": 1_767_225_600_000,
+        ]
+        let event = try RouteEvent.decode(JSONSerialization.data(withJSONObject: json))
+        #expect(event.route == chatProd && event.revision == 9 && event.eventID == id)
+        #expect(event.writtenSchemaVersion == 2 && event.action == .updated && event.url == "")
+    }
+
+    @Test func unknownFieldsInTheCurrentVersionAreIgnored() throws {
         var json = try #require(try JSONSerialization.jsonObject(with: RouteEvent(
             eventID: UUID(), action: .created, route: chatProd, url: "http://a:1", revision: 1,
             occurredAt: Date(unixMilliseconds: 0)).encoded()) as? [String: Any])
-        json["schema_version"] = 2
-        #expect(throws: DecodingError.self) { try RouteEvent.decode(JSONSerialization.data(withJSONObject: json)) }
-        json["schema_version"] = 1
-        json["tenant"] = "Bad Tenant"
-        #expect(throws: DecodingError.self) { try RouteEvent.decode(JSONSerialization.data(withJSONObject: json)) }
+        json["trace_id"] = "abc"
+        let event = try RouteEvent.decode(JSONSerialization.data(withJSONObject: json))
+        #expect(event.url == "http://a:1" && event.writtenSchemaVersion == 1)
+    }
+
+    @Test func eventsThatCannotBeReadNameWhatIsWrong() throws {
+        let valid = try #require(try JSONSerialization.jsonObject(with: RouteEvent(
+            eventID: UUID(), action: .created, route: chatProd, url: "http://a:1", revision: 1,
+            occurredAt: Date(unixMilliseconds: 0)).encoded()) as? [String: Any])
+        func kind(_ change: (inout [String: Any]) -> Void) throws -> String? {
+            var json = valid
+            change(&json)
+            do {
+                _ = try RouteEvent.decode(JSONSerialization.data(withJSONObject: json))
+                return nil
+            } catch let error as RouteEventDecodingError {
+                return error.kind
+            }
+        }
+        #expect(try kind { $0["schema_version"] = 0 } == "unsupported schema version 0")
+        #expect(try kind { $0["tenant"] = "Bad Tenant" } == "invalid route name")
+        #expect(try kind { $0["revision"] = nil } == "missing revision")
+        #expect(try kind { $0["schema_version"] = 2; $0["revision"] = "nine" } == "invalid revision")
+        #expect(try kind { $0["action"] = "exploded" } == "invalid action")
+        #expect(throws: RouteEventDecodingError(kind: "not a JSON object", detail: "5 bytes that are not a JSON object")) {
+            try RouteEvent.decode(Data("hello".utf8))
+        }
     }
 }
