@@ -26,6 +26,18 @@ let package = Package(
             path: "Tools/LoadTool"
         ),
         .executableTarget(
+            name: "tm-faults",
+            dependencies: [
+                .product(name: "TrafficManager", package: "TrafficManager"),
+                .product(name: "TrafficManagerTestKit", package: "TrafficManager"),
+                .product(name: "TrafficManagerRedis", package: "TrafficManager"),
+                .product(name: "TrafficManagerPostgres", package: "TrafficManager"),
+                .product(name: "TrafficManagerKafka", package: "TrafficManager"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/FaultTool"
+        ),
+        .executableTarget(
             name: "TrafficManagerBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

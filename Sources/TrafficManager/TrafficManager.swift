@@ -49,8 +49,8 @@ public final class TrafficManager: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         let unconfirmed = UnconfirmedInvalidations(time: time)
-        let storeHealth = DependencyHealth(name: "route store", logger: logger)
-        let cacheHealth = DependencyHealth(name: "route cache", logger: logger)
+        let storeHealth = DependencyHealth(name: "route store", logger: logger, time: time)
+        let cacheHealth = DependencyHealth(name: "route cache", logger: logger, time: time)
         self.cache = cache
         self.logger = logger
         self.resolver = RouteResolver(
@@ -58,7 +58,7 @@ public final class TrafficManager: Sendable {
             unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
         self.writer = RouteWriter(
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth,
+            metrics: metrics, unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time,
             logger: logger)
     }
 

@@ -304,13 +304,10 @@ private final class ConsumerLoop: Sendable {
                     origin: origin))
         }
         let data = Data(bytes: payload, count: message.pointee.len)
-        do {
+        do throws(RouteEventDecodingError) {
             return .success(try RouteEvent.decode(data))
-        } catch let error as RouteEventDecodingError {
-            return .failure(UndecodableEvent(payload: data, error: error, origin: origin))
         } catch {
-            return .failure(
-                UndecodableEvent(payload: data, error: RouteEventDecodingError(kind: "invalid event", detail: "\(error)"), origin: origin))
+            return .failure(UndecodableEvent(payload: data, error: error, origin: origin))
         }
     }
 

@@ -156,6 +156,10 @@ import TrafficManagerTestKit
         #expect(h.writeCounters == [1, 0, 1])
         // The outage is logged once, and its end with the count of calls that failed meanwhile.
         #expect(await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1") } == nil)
+        // Recovery is declared after a quiet second of successes.
+        #expect(!h.logs.messages(at: .notice).contains("route store answers again"))
+        h.time.advance(by: .seconds(1))
+        #expect(await managerError { try await h.manager.createRoute(chatProd, url: "http://a:1") } == nil)
         let errors = h.logs.entries.filter { $0.level >= .warning }
         #expect(errors.map(\.message) == ["route store is failing; further failures are counted, not logged, until it answers again"])
         let recovered = try #require(h.logs.entries.first { $0.message == "route store answers again" })

@@ -58,8 +58,8 @@ public final class RouteResolver: Sendable {
         logger: Logger
     ) {
         self.unconfirmed = unconfirmed
-        self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger)
-        self.cacheHealth = cacheHealth ?? DependencyHealth(name: "route cache", logger: logger)
+        self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
+        self.cacheHealth = cacheHealth ?? DependencyHealth(name: "route cache", logger: logger, time: time)
         self.store = store
         self.cache = cache
         self.configuration = configuration

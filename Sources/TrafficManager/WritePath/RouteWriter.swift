@@ -41,7 +41,7 @@ public final class RouteWriter: Sendable {
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
             metrics: metrics, unconfirmed: UnconfirmedInvalidations(time: SystemTimeSource()),
             storeHealth: DependencyHealth(name: "route store", logger: logger),
-            cacheHealth: DependencyHealth(name: "route cache", logger: logger), logger: logger)
+            cacheHealth: DependencyHealth(name: "route cache", logger: logger), time: SystemTimeSource(), logger: logger)
     }
 
     init(
@@ -54,12 +54,13 @@ public final class RouteWriter: Sendable {
         unconfirmed: UnconfirmedInvalidations,
         storeHealth: DependencyHealth,
         cacheHealth: DependencyHealth,
+        time: any TimeSource,
         logger: Logger
     ) {
         self.unconfirmed = unconfirmed
         self.storeHealth = storeHealth
         self.cacheHealth = cacheHealth
-        self.publisherHealth = DependencyHealth(name: "event publisher", logger: logger)
+        self.publisherHealth = DependencyHealth(name: "event publisher", logger: logger, time: time)
         self.store = store
         self.cache = cache
         self.publisher = publisher

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The reliability report: each fault injected into real local servers under load, and what
+# callers saw. Writes Docs/Reliability.md (or the file given as $1).
+#   KAFKA_DOWN_SECONDS (default 30), CALLERS (default 16)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+root=..
+bash "$root/scripts/install-deps.sh" >&2
+bash "$root/scripts/start-redis.sh" >/dev/null
+bash "$root/scripts/start-postgres.sh" >/dev/null
+source "$root/scripts/env.sh"
+out="${1:-$root/Docs/Reliability.md}"
+
+swift build -c release --product tm-faults >&2
+table="$(.build/release/tm-faults --callers "${CALLERS:-16}" --kafka-down "${KAFKA_DOWN_SECONDS:-30}")"
+
+{
+  cat "$root/Docs/Reliability.header.md"
+  echo
+  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -sr); Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2),"
+  echo "PostgreSQL $(cat /tmp/tm-pg/data/PG_VERSION 2>/dev/null || echo '?'), librdkafka's mock cluster. Rerun: \`Benchmarks/faults.sh\`."
+  echo
+  echo "$table"
+} >"$out"
+echo "faults: wrote $out" >&2
