@@ -155,7 +155,7 @@ struct Scenarios {
             load: "\(callers) callers, \(tally.succeeded) resolves answered; half the routes' entries invalidated",
             errors: tally.errorSummary, longest: tally.longest, logLines: loudLines(logs) - before,
             lost: tally.wrong == 0 ? "nothing (0 wrong answers)" : "\(tally.wrong) wrong answers",
-            notes: "store answered \(recovered.map { "\($0.milliseconds) ms" } ?? "not within 10 s") after the start script returned; outage logged in 2 lines")
+            notes: "store answered \(recovered.map { "\($0.milliseconds) ms" } ?? "not within 10 s") after the start script returned")
     }
 
     // MARK: Frozen paths

@@ -99,22 +99,29 @@ public final class RouteResolver: Sendable {
         defer { metrics.resolveLatency.recordInterval(since: start) }
         try Task.checkCancellation()
 
+        let entry = await cachedEntry(route)
         // A revision this process wrote that the cache has not confirmed (normally none).
         let floor = unconfirmed.floor(route) ?? 0
-        let minimum: UInt64
-        switch await cachedEntry(route) {
+        switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
             return url
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             throw TrafficManagerError.routeNotFound(route)
-        case let entry:
+        default:
             try Task.checkCancellation()
             metrics.cacheMisses.increment()
-            minimum = max(entry?.revision ?? 0, floor)
+            return try await miss(route, knowing: max(entry?.revision ?? 0, floor), start: start, timeout: timeout)
         }
+    }
 
+    /// The miss path, apart so that the hit path's frame stays small: a shared load, and one
+    /// more if it read the store before revision `minimum`.
+    @inline(never)
+    private func miss(
+        _ route: RouteID, knowing minimum: UInt64, start: ContinuousClock.Instant, timeout: Duration?
+    ) async throws -> String {
         let allowed = timeout ?? configuration.resolveTimeout
         let deadline = start + allowed
         let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("resolve", deadline: allowed, route: route) }
