@@ -24,6 +24,9 @@ public final class FaultProxy: Sendable {
         case pass
         /// Hold them; sockets stay open.
         case freeze
+        /// Forward what the client sends, hold what the server answers: requests arrive and
+        /// run, their replies are lost (a write that commits while its caller hears nothing).
+        case freezeReplies
         /// Reset every connection (and each new one) at once.
         case drop
         /// Forward each chunk after this delay.
@@ -139,9 +142,9 @@ public final class FaultProxy: Sendable {
                 Glibc.close(upstream)
                 continue
             }
-            for (from, to) in [(client, upstream), (upstream, client)] {
+            for (from, to, towardServer) in [(client, upstream, true), (upstream, client, false)] {
                 let pump = Thread { [self] in
-                    self.pump(from: from, to: to)
+                    self.pump(from: from, to: to, towardServer: towardServer)
                     link.stop(reset: state.withLock { $0.mode == .drop })
                     state.withLock { _ = $0.links.removeValue(forKey: ObjectIdentifier(link)) }
                     link.pumpFinished()
@@ -154,20 +157,21 @@ public final class FaultProxy: Sendable {
     }
 
     /// Copies bytes from one socket to the other, as the mode says, until either side closes.
-    private func pump(from: Int32, to: Int32) {
+    private func pump(from: Int32, to: Int32, towardServer: Bool) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var descriptor = pollfd(fd: from, events: Int16(POLLIN), revents: 0)
+        let holds = { (mode: Mode) in mode == .freeze || (mode == .freezeReplies && !towardServer) }
         while true {
             let mode = state.withLock { $0.mode }
             if mode == .drop { return }
-            if mode == .freeze {
+            if holds(mode) {
                 usleep(20_000)
                 continue
             }
             guard poll(&descriptor, 1, 20) >= 0 else { return }
             guard descriptor.revents != 0 else { continue }
             // The mode may have changed while polling: a frozen path must not let this through.
-            if state.withLock({ $0.mode }) == .freeze { continue }
+            if holds(state.withLock({ $0.mode })) { continue }
             let count = read(from, &buffer, buffer.count)
             if count <= 0 { return }
             if case .delay(let delay) = mode { usleep(UInt32(max(0, delay.wholeMicroseconds))) }

@@ -100,11 +100,15 @@ struct OutboxRelayEndToEndTests {
 
 /// A store on the test PostgreSQL (from `scripts/env.sh`) in `schema`.
 func testStore(schema: String, poolSize: Int) -> PostgresRouteStore {
+    PostgresRouteStore(configuration: testConfiguration(port: TestServices.postgres.port, schema: schema, poolSize: poolSize))
+}
+
+/// The test PostgreSQL's settings, on `port` (the server's, or a proxy's in front of it).
+func testConfiguration(port: Int, schema: String, poolSize: Int) -> PostgresRouteStore.Configuration {
     let environment = ProcessInfo.processInfo.environment
-    return PostgresRouteStore(
-        configuration: .init(
-            endpoint: .tcp(host: TestServices.postgres.host, port: TestServices.postgres.port),
-            user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
-            database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
-            poolSize: poolSize))
+    return .init(
+        endpoint: .tcp(host: TestServices.postgres.host, port: port),
+        user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
+        database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
+        poolSize: poolSize, reconnectBackOff: .init(initial: .milliseconds(20), maximum: .milliseconds(200)))
 }

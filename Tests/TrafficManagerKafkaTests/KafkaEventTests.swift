@@ -52,7 +52,7 @@ struct KafkaEventTests {
             events.append(event)
         }
         await publisher.shutdown()
-        let messages = RawKafka.read(8, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        let messages = await RawKafka.read(8, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
         #expect(messages.count == 8)
         for message in messages {
             let event = try RouteEvent.decode(message.value)
@@ -95,7 +95,7 @@ struct KafkaEventTests {
         #expect(relayed == 1)
         #expect(store.eventRows.first?.processedAt != nil)
         await publisher.shutdown()
-        let messages = RawKafka.read(1, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        let messages = await RawKafka.read(1, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
         #expect(try messages.map { try RouteEvent.decode($0.value) } == [event])
     }
 
@@ -107,8 +107,7 @@ struct KafkaEventTests {
              "env": "\(route.environment)", "version": "\(route.version)", "revision": 5, "action": "weights_changed",
              "weights": {"v1": 90, "v2": 10}, "occurred_at": 1767225600000}
             """
-        RawKafka.produceGarbage("not json at all", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
-        RawKafka.produceGarbage(newer, topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        await RawKafka.produce(["not json at all", newer], topic: configuration.topic, bootstrap: cluster.bootstrapServers)
 
         let letters = Locked<[UndecodableEvent]>([])
         let source = KafkaEventSource(
@@ -133,8 +132,8 @@ struct KafkaEventTests {
 
     @Test func aMessageThatIsNotARouteEventIsSkippedCountedAndCommitted() async throws {
         let configuration = try kafkaConfiguration(cluster)
-        RawKafka.produceGarbage("{\"not\": \"an event\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
-        RawKafka.produceGarbage("{\"still\": \"not one\"}", topic: configuration.topic, bootstrap: cluster.bootstrapServers)
+        await RawKafka.produce(
+            ["{\"not\": \"an event\"}", "{\"still\": \"not one\"}"], topic: configuration.topic, bootstrap: cluster.bootstrapServers)
         let event = try await publishOneEvent(configuration)
 
         let metrics = TestMetrics()

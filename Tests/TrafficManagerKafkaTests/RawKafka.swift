@@ -12,8 +12,15 @@ struct RawMessage {
 
 /// Plain librdkafka calls for tests: what a foreign producer or consumer would see or send.
 enum RawKafka {
-    /// Reads `count` messages of `topic` from the beginning, within `timeout`.
-    static func read(_ count: Int, topic: String, bootstrap: String, timeout: Duration = .seconds(20)) -> [RawMessage] {
+    /// Reads `count` messages of `topic` from the beginning, within `timeout`, on a thread of
+    /// its own (librdkafka's poll blocks).
+    static func read(_ count: Int, topic: String, bootstrap: String, timeout: Duration = .seconds(20)) async -> [RawMessage] {
+        await withCheckedContinuation { (done: CheckedContinuation<[RawMessage], Never>) in
+            Thread { done.resume(returning: readBlocking(count, topic: topic, bootstrap: bootstrap, timeout: timeout)) }.start()
+        }
+    }
+
+    private static func readBlocking(_ count: Int, topic: String, bootstrap: String, timeout: Duration) -> [RawMessage] {
         guard let conf = rd_kafka_conf_new() else { return [] }
         var errorText = [CChar](repeating: 0, count: 256)
         for (name, value) in [
@@ -58,25 +65,37 @@ enum RawKafka {
         return messages
     }
 
-    /// Produces one message that is not a route event.
-    static func produceGarbage(_ text: String, topic: String, bootstrap: String) {
+    /// Produces raw messages (not necessarily route events) and waits for them, on a thread of
+    /// its own: librdkafka's flush blocks, and must not hold a Swift concurrency thread.
+    static func produce(_ texts: [String], topic: String, bootstrap: String) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread {
+                produceBlocking(texts, topic: topic, bootstrap: bootstrap)
+                done.resume()
+            }.start()
+        }
+    }
+
+    private static func produceBlocking(_ texts: [String], topic: String, bootstrap: String) {
         guard let conf = rd_kafka_conf_new() else { return }
         var errorText = [CChar](repeating: 0, count: 256)
         rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, &errorText, errorText.count)
         guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText, errorText.count) else { return }
         defer { rd_kafka_destroy(producer) }
-        var bytes = Array(text.utf8)
-        topic.withCString { topicName in
-            bytes.withUnsafeMutableBytes { value in
-                var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 3)
-                fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                fields[0].u.cstr = topicName
-                fields[1].vtype = RD_KAFKA_VTYPE_VALUE
-                fields[1].u.mem.ptr = value.baseAddress
-                fields[1].u.mem.size = value.count
-                fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                fields[2].u.i = RD_KAFKA_MSG_F_COPY
-                if let error = rd_kafka_produceva(producer, fields, fields.count) { rd_kafka_error_destroy(error) }
+        for text in texts {
+            var bytes = Array(text.utf8)
+            topic.withCString { topicName in
+                bytes.withUnsafeMutableBytes { value in
+                    var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 3)
+                    fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    fields[0].u.cstr = topicName
+                    fields[1].vtype = RD_KAFKA_VTYPE_VALUE
+                    fields[1].u.mem.ptr = value.baseAddress
+                    fields[1].u.mem.size = value.count
+                    fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    fields[2].u.i = RD_KAFKA_MSG_F_COPY
+                    if let error = rd_kafka_produceva(producer, fields, fields.count) { rd_kafka_error_destroy(error) }
+                }
             }
         }
         rd_kafka_flush(producer, 10_000)

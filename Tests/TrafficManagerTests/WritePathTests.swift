@@ -74,6 +74,33 @@ import TrafficManagerTestKit
         #expect(try await h.manager.resolve(chatProd) == "http://new:2")
     }
 
+    @Test func theReconcileReadIsRetriedWhileTheStoreStaysUnreachable() async throws {
+        struct LosesReplies: RouteStore {
+            let inner: InMemoryRouteStore
+            func lookup(_ route: RouteID) async throws -> RouteLookup { try await inner.lookup(route) }
+            func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
+            func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+                _ = try await inner.apply(command, idempotencyKey: idempotencyKey)
+                // The store stops answering right after the commit: the next reads fail too.
+                inner.faults.failNext(3, with: TrafficManagerError.storeUnavailable("connection refused"))
+                throw TrafficManagerError.outcomeUnknown("the reply was lost")
+            }
+        }
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://old:1")
+        #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+        let lossy = TrafficManager(store: LosesReplies(inner: h.store), cache: h.cache, publisher: h.bus)
+        #expect(await managerError { try await lossy.createRoute(chatProd, url: "http://new:2") }?.code == .outcomeUnknown)
+        // Three failed reads later (100 + 200 + 400 ms of back-off), the fourth invalidates.
+        var entry = try await h.cache.get(chatProd)
+        for _ in 0..<600 where entry != .tombstone(revision: 2) {
+            try await Task.sleep(for: .milliseconds(5))
+            entry = try await h.cache.get(chatProd)
+        }
+        #expect(entry == .tombstone(revision: 2))
+        #expect(h.store.lookupCount >= 5, "the reconcile read was tried \(h.store.lookupCount - 1) times")
+    }
+
     @Test func aReplayOfAnOlderWriteNeverUndoesANewerCachedState() async throws {
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://a:1", idempotencyKey: "k-1")

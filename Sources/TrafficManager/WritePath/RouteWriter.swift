@@ -158,17 +158,29 @@ public final class RouteWriter: Sendable {
 
     /// After a write whose outcome is unknown: the route's revision as the store has it now,
     /// and an invalidation at that revision (a no-op when nothing changed).
+    ///
+    /// The store may still be unreachable — the outcome is unknown because it stopped
+    /// answering — so the read is tried again, backing off from 100 ms to 5 s, for as long as
+    /// an entry cached before the write could live (`positiveTTL`).
     private func reconcile(_ route: RouteID) async {
-        do {
-            let lookup = try await store.lookup(route)
-            await invalidate(route, revision: lookup.revision)
-        } catch {
-            // The write, if it committed, is the newest revision: the read path will not serve
-            // an entry older than any revision it learns, and this one expires by its TTL.
-            storeHealth.failed("read", error)
-            logger.debug(
-                "could not read a route whose write has an unknown outcome; its cache entry expires by its TTL",
-                metadata: ["route": "\(route)", "error": "\(error)"])
+        let started = ContinuousClock.now
+        var pause = Duration.milliseconds(100)
+        while true {
+            do {
+                let lookup = try await store.lookup(route)
+                await invalidate(route, revision: lookup.revision)
+                return
+            } catch {
+                guard started.duration(to: .now) + pause < configuration.positiveTTL else {
+                    storeHealth.failed("read", error)
+                    logger.debug(
+                        "could not read a route whose write has an unknown outcome; its cache entry expires by its TTL",
+                        metadata: ["route": "\(route)", "error": "\(error)"])
+                    return
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
         }
     }
 
