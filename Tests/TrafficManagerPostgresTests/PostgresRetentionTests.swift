@@ -9,11 +9,14 @@ struct PostgresRetentionTests {
     @Test func expiredKeysOldPublishedEventsAndOldAuditEntriesArePrunedAndAKeyIsFreeAfterItsRetention() async throws {
         let schema = freshSchema()
         var configuration = testConfiguration(schema: schema, poolSize: 2)
-        configuration.idempotencyKeyRetention = .milliseconds(300)
+        // Long enough for the checks within it even under the thread sanitizer.
+        let retention = Duration.seconds(3)
+        configuration.idempotencyKeyRetention = retention
         let store = running(PostgresRouteStore(configuration: configuration))
         try await store.migrate()
         let route = try UniqueNames.route()
         var events: [RouteEvent] = []
+        let firstWrite = ContinuousClock.now
         for index in 1...3 {
             let result = try await store.apply(
                 try RouteCommand(route: route, operation: .upsert(url: "http://a:\(index)")),
@@ -29,7 +32,7 @@ struct PostgresRetentionTests {
         }
         #expect(conflict?.code == .idempotencyConflict)
 
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(until: firstWrite + retention + .milliseconds(300), clock: .continuous)
         let service = RetentionService(
             target: store, configuration: .init(eventRetention: .zero, auditRetention: .zero, batchSize: 2))
         let pruned = try await service.pruneOnce()
