@@ -46,7 +46,7 @@ let package = Package(
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
         .target(
             name: "TrafficManagerRedis",
@@ -62,7 +62,7 @@ let package = Package(
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"])]
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(
             name: "TrafficManagerPostgres",
@@ -78,7 +78,7 @@ let package = Package(
         .systemLibrary(
             name: "CRdKafka",
             pkgConfig: "rdkafka",
-            providers: [.apt(["librdkafka-dev"])]
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
         ),
         .target(
             name: "TrafficManagerKafka",

@@ -49,15 +49,6 @@ import TrafficManagerTestKit
 
     @Test func aWriteWithAnUnknownOutcomeIsReconciledWithoutARetry() async throws {
         // A store whose write commits but whose reply is lost: the writer hears outcomeUnknown.
-        struct LosesReplies: RouteStore {
-            let inner: InMemoryRouteStore
-            func lookup(_ route: RouteID) async throws -> RouteLookup { try await inner.lookup(route) }
-            func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
-            func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
-                _ = try await inner.apply(command, idempotencyKey: idempotencyKey)
-                throw TrafficManagerError.outcomeUnknown("the reply was lost")
-            }
-        }
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://old:1")
         #expect(try await h.manager.resolve(chatProd) == "http://old:1")
@@ -75,21 +66,11 @@ import TrafficManagerTestKit
     }
 
     @Test func theReconcileReadIsRetriedWhileTheStoreStaysUnreachable() async throws {
-        struct LosesReplies: RouteStore {
-            let inner: InMemoryRouteStore
-            func lookup(_ route: RouteID) async throws -> RouteLookup { try await inner.lookup(route) }
-            func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
-            func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
-                _ = try await inner.apply(command, idempotencyKey: idempotencyKey)
-                // The store stops answering right after the commit: the next reads fail too.
-                inner.faults.failNext(3, with: TrafficManagerError.storeUnavailable("connection refused"))
-                throw TrafficManagerError.outcomeUnknown("the reply was lost")
-            }
-        }
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://old:1")
         #expect(try await h.manager.resolve(chatProd) == "http://old:1")
-        let lossy = TrafficManager(store: LosesReplies(inner: h.store), cache: h.cache, publisher: h.bus)
+        // The store stops answering right after the commit: the next three reads fail too.
+        let lossy = TrafficManager(store: LosesReplies(inner: h.store, failedReadsAfter: 3), cache: h.cache, publisher: h.bus)
         #expect(await managerError { try await lossy.createRoute(chatProd, url: "http://new:2") }?.code == .outcomeUnknown)
         // Three failed reads later (100 + 200 + 400 ms of back-off), the fourth invalidates.
         var entry = try await h.cache.get(chatProd)
@@ -269,5 +250,22 @@ import TrafficManagerTestKit
         #expect(Set(results.map(\.endpoint)).count == 1)
         #expect(results.filter { $0.event != nil }.count == 1)
         #expect(h.store.rowCounts == .init(tenants: 1, services: 1, environments: 1, endpoints: 1, events: 1, idempotencyKeys: 0))
+    }
+}
+
+/// A store whose writes commit but whose replies are lost: the writer hears `outcomeUnknown`.
+/// With `failedReadsAfter`, that many reads after each write fail as well.
+private struct LosesReplies: RouteStore {
+    let inner: InMemoryRouteStore
+    var failedReadsAfter = 0
+
+    func lookup(_ route: RouteID) async throws -> RouteLookup { try await inner.lookup(route) }
+    func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
+    func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+        _ = try await inner.apply(command, idempotencyKey: idempotencyKey)
+        if failedReadsAfter > 0 {
+            inner.faults.failNext(failedReadsAfter, with: TrafficManagerError.storeUnavailable("connection refused"))
+        }
+        throw TrafficManagerError.outcomeUnknown("the reply was lost")
     }
 }
