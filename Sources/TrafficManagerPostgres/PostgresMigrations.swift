@@ -35,6 +35,7 @@ enum PostgresMigrations {
         Migration(
             version: 3, name: "compare-and-set, per-tenant idempotency keys with retention, pruning indexes",
             sql: Migration0003.sql),
+        Migration(version: 4, name: "tm_apply_batch", sql: Migration0004.sql),
     ]
 
     /// The migration script; `version` stops it after that migration (for upgrade tests).

@@ -108,6 +108,82 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         }
     }
 
+    public func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage {
+        let limit = min(max(limit, 1), RoutePage.maximumLimit)
+        let parameters: [String?] = [
+            filter.tenant, filter.service, filter.environment, filter.includeInactive ? "t" : "f",
+            cursor?.tenant, cursor?.service, cursor?.environment, cursor?.version, String(limit + 1),
+        ]
+        let rows = try await run(.prepared(.list, parameters), "listing routes")
+        var routes: [RouteEndpoint] = []
+        for row in rows.rows.prefix(limit) {
+            guard row.count == 9, let tenant = row[0], let service = row[1], let environment = row[2], let version = row[3],
+                let url = row[4]
+            else { throw TrafficManagerError.storeUnavailable("listing routes returned an unexpected row") }
+            routes.append(
+                RouteEndpoint(
+                    route: try RouteID(tenant: tenant, service: service, environment: environment, version: version), url: url,
+                    isActive: row[5] == "t", createdAt: Date(unixMilliseconds: try Self.integer(row[7])),
+                    updatedAt: Date(unixMilliseconds: try Self.integer(row[8])), revision: try Self.integer(row[6])))
+        }
+        return RoutePage(routes: routes, nextCursor: rows.rows.count > limit ? routes.last?.route : nil)
+    }
+
+    /// One statement, one transaction: `tm_apply_batch` applies every command or none.
+    public func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult] {
+        guard !commands.isEmpty else { return [] }
+        let items = commands.map(BatchItem.init)
+        let json = String(decoding: try JSONEncoder().encode(items), as: UTF8.self)
+        var attempt = 0
+        let deadline = ContinuousClock.now + configuration.callTimeout
+        while true {
+            do {
+                let rows = try await pool.run(.prepared(.applyBatch, [json]), deadline: deadline)
+                guard rows.rows.count == commands.count else {
+                    throw TrafficManagerError.outcomeUnknown(
+                        "tm_apply_batch returned \(rows.rows.count) rows for \(commands.count) commands", route: commands[0].route)
+                }
+                return try rows.rows.enumerated().map { index, row in
+                    try Self.writeResult(PostgresRows(rows: [Array(row.dropFirst())]), route: commands[index].route)
+                }
+            } catch let failure as PostgresFailure where failure.isRetryable && attempt < configuration.serializationRetries {
+                attempt += 1
+                logger.debug("retrying a batch after \(failure)", metadata: ["commands": "\(commands.count)", "attempt": "\(attempt)"])
+            } catch let failure as PostgresFailure {
+                // "command N of M: …" names the command whose route and expectation the error is about.
+                guard failure.message.hasPrefix("command "),
+                    let number = failure.message.split(separator: " ").dropFirst().first.flatMap({ Int($0) }),
+                    commands.indices.contains(number - 1)
+                else {
+                    throw writeError(failure, route: commands[0].route, key: nil, expected: nil)
+                }
+                let command = commands[number - 1]
+                var inner = failure
+                if let colon = failure.message.range(of: ": ") { inner.message = String(failure.message[colon.upperBound...]) }
+                throw writeError(inner, route: command.route, key: nil, expected: command.expectedRevision)
+                    .inBatch(number - 1, of: commands.count)
+            }
+        }
+    }
+
+    /// One command of a batch, as `tm_apply_batch` reads it.
+    private struct BatchItem: Encodable {
+        var tenant, service, env, version, operation: String
+        var url: String?
+        var expected: UInt64?
+
+        init(_ command: RouteCommand) {
+            let route = command.route
+            (tenant, service, env, version) = (route.tenant, route.service, route.environment, route.version)
+            switch command.operation {
+            case .upsert(let target): (operation, url) = ("upsert", target)
+            case .activate: (operation, url) = ("activate", nil)
+            case .deactivate: (operation, url) = ("deactivate", nil)
+            }
+            expected = command.expectedRevision
+        }
+    }
+
     public func markPublished(_ eventIDs: [UUID]) async throws {
         guard !eventIDs.isEmpty else { return }
         let list = "{" + eventIDs.map(\.uuidString).joined(separator: ",") + "}"

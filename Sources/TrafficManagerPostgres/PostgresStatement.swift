@@ -15,6 +15,10 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     case endpoint = "tm_endpoint"
     /// One write, as one transaction (the `tm_apply` function of migration 3).
     case apply = "tm_apply_v3"
+    /// Many writes in one transaction (the `tm_apply_batch` function of migration 4).
+    case applyBatch = "tm_apply_batch"
+    /// A page of routes, filtered, after a cursor, in byte order of the names.
+    case list = "tm_list"
     /// Marks outbox events published.
     case markPublished = "tm_mark_published"
     /// The oldest outbox events not yet published.
@@ -49,6 +53,24 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 """
         case .apply:
             return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10::bigint)"
+        case .applyBatch:
+            return "SELECT ordinal, url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply_batch($1::jsonb)"
+        case .list:
+            return """
+                SELECT t.name, s.name, en.name, e.version, e.url, e.is_active, e.revision,
+                       (extract(epoch FROM e.created_at) * 1000)::bigint,
+                       (extract(epoch FROM e.updated_at) * 1000)::bigint
+                FROM endpoints e
+                JOIN environments en ON en.id = e.environment_id
+                JOIN services s ON s.id = en.service_id
+                JOIN tenants t ON t.id = s.tenant_id
+                WHERE ($1::text IS NULL OR t.name = $1) AND ($2::text IS NULL OR s.name = $2)
+                  AND ($3::text IS NULL OR en.name = $3) AND ($4::boolean OR e.is_active)
+                  AND ($5::text IS NULL OR (t.name COLLATE "C", s.name COLLATE "C", en.name COLLATE "C", e.version COLLATE "C")
+                       > ($5::text COLLATE "C", $6::text COLLATE "C", $7::text COLLATE "C", $8::text COLLATE "C"))
+                ORDER BY t.name COLLATE "C", s.name COLLATE "C", en.name COLLATE "C", e.version COLLATE "C"
+                LIMIT $9::integer
+                """
         case .markPublished:
             return "UPDATE route_events SET processed_at = now() WHERE event_id = ANY($1::uuid[]) AND processed_at IS NULL"
         case .unpublished:
@@ -93,14 +115,15 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
     var isReadOnly: Bool {
         switch self {
-        case .lookup, .endpoint, .unpublished: return true
-        case .apply, .markPublished, .audit, .prune: return false
+        case .lookup, .endpoint, .unpublished, .list: return true
+        case .apply, .applyBatch, .markPublished, .audit, .prune: return false
         }
     }
 
     var parameterCount: Int32 {
         switch self {
-        case .markPublished: return 1
+        case .markPublished, .applyBatch: return 1
+        case .list: return 9
         case .unpublished: return 2
         case .prune: return 3
         case .lookup, .endpoint: return 4

@@ -196,6 +196,72 @@ public struct RouteStoreContract: Sendable {
                 let lookup = try await store.lookup(second)
                 try expect(lookup == RouteLookup(url: "http://b:2", revision: 1), "lookup gave \(lookup)", check: name)
             },
+            check("a listing pages through a tenant's routes in order, filtered, without repeats") { store, name in
+                let tenant = UniqueNames.tenant()
+                var routes: [RouteID] = []
+                for service in ["auth", "chat", "gateway"] {
+                    for environment in ["dev", "prod"] {
+                        let route = try RouteID(tenant: tenant, service: service, environment: environment, version: "v1")
+                        _ = try await store.apply(.upsert(route, "http://\(service).\(environment):1"), idempotencyKey: nil)
+                        routes.append(route)
+                    }
+                }
+                _ = try await store.apply(.command(routes[1], .deactivate), idempotencyKey: nil)
+                var listed: [RouteEndpoint] = []
+                var cursor: RouteID?
+                var pages = 0
+                repeat {
+                    let page = try await store.routes(matching: RouteFilter(tenant: tenant), after: cursor, limit: 4)
+                    try expect(page.routes.count <= 4, "a page of \(page.routes.count) over a limit of 4", check: name)
+                    listed += page.routes
+                    cursor = page.nextCursor
+                    pages += 1
+                } while cursor != nil && pages < 10
+                try expect(listed.map(\.route) == routes, "listed \(listed.map(\.route)), expected \(routes)", check: name)
+                try expect(pages == 2, "\(pages) pages of at most 4 for 6 routes", check: name)
+                try expect(listed[1].isActive == false && listed[1].revision == 2, "the record \(listed[1])", check: name)
+                let prod = try await store.routes(
+                    matching: RouteFilter(tenant: tenant, environment: "prod", includeInactive: false), after: nil, limit: 100)
+                try expect(
+                    prod.routes.map(\.route) == [routes[3], routes[5]] && prod.nextCursor == nil,
+                    "the active prod routes were \(prod.routes.map(\.route))", check: name)
+                let chat = try await store.routes(matching: RouteFilter(tenant: tenant, service: "chat"), after: nil, limit: 100)
+                try expect(chat.routes.map(\.route) == [routes[2], routes[3]], "chat gave \(chat.routes.map(\.route))", check: name)
+            },
+            check("a batch applies in one transaction with one event per change") { store, name in
+                let tenant = UniqueNames.tenant()
+                let a = try RouteID(tenant: tenant, service: "a", environment: "prod", version: "v1")
+                let b = try RouteID(tenant: tenant, service: "b", environment: "prod", version: "v1")
+                _ = try await store.apply(.upsert(a, "http://a:1"), idempotencyKey: nil)
+                let results = try await store.applyBatch([
+                    .upsert(a, "http://a:1"), .upsert(b, "http://b:1"), .upsert(a, "http://a:2"), .command(b, .deactivate),
+                ])
+                try expect(results.map { $0.event?.action } == [nil, .created, .updated, .deactivated], "events \(results.map { $0.event?.action })", check: name)
+                try expect(results.map(\.endpoint.revision) == [1, 1, 2, 2], "revisions \(results.map(\.endpoint.revision))", check: name)
+                let lookups = (try await store.lookup(a), try await store.lookup(b))
+                try expect(lookups.0 == RouteLookup(url: "http://a:2", revision: 2) && lookups.1 == RouteLookup(url: nil, revision: 2), "lookups \(lookups)", check: name)
+            },
+            check("a batch with a failing command writes nothing and names the command") { store, name in
+                let tenant = UniqueNames.tenant()
+                let a = try RouteID(tenant: tenant, service: "a", environment: "prod", version: "v1")
+                let missing = try RouteID(tenant: tenant, service: "missing", environment: "prod", version: "v1")
+                let error = try await expectError(check: name) {
+                    try await store.applyBatch([.upsert(a, "http://a:1"), .command(missing, .activate), .upsert(a, "http://a:2")])
+                }
+                let failure = error as? TrafficManagerError
+                try expect(
+                    failure?.code == .routeNotFound && failure?.message.hasPrefix("command 2 of 3: ") == true, "threw \(error)", check: name)
+                let lookup = try await store.lookup(a)
+                try expect(lookup == .neverExisted, "the batch's first command stayed: \(lookup)", check: name)
+                let conflict = try await expectError(check: name) {
+                    try await store.applyBatch([.upsert(a, "http://a:1"), .upsert(a, "http://a:2", expecting: 5)])
+                }
+                try expect(
+                    (conflict as? TrafficManagerError)?.currentRevision == 1 && (conflict as? TrafficManagerError)?.code == .revisionConflict,
+                    "threw \(conflict)", check: name)
+                let after = try await store.lookup(a)
+                try expect(after == .neverExisted, "a conflicting batch wrote: \(after)", check: name)
+            },
             check("routes that share a tenant, service or environment stay separate") { store, name in
                 let tenant = UniqueNames.tenant()
                 let v1 = try RouteID(tenant: tenant, service: "chat", environment: "prod", version: "v1")

@@ -113,6 +113,38 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         }
     }
 
+    public func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage {
+        try await faults.check("routes")
+        let limit = min(max(limit, 1), RoutePage.maximumLimit)
+        let all = tables.withLock { Array($0.endpoints.values) }
+        var matching = all.filter { endpoint in
+            filter.matches(endpoint) && cursor.map { RouteID.listingOrder($0, endpoint.route) } ?? true
+        }
+        matching.sort { RouteID.listingOrder($0.route, $1.route) }
+        let page = Array(matching.prefix(limit))
+        return RoutePage(routes: page, nextCursor: matching.count > limit ? page.last?.route : nil)
+    }
+
+    /// Applies every command under one lock; a failing one undoes the whole batch.
+    public func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult] {
+        try await faults.check("applyBatch")
+        let now = Date(unixMilliseconds: time.wallNow().unixMilliseconds)
+        return try tables.withLock { tables throws -> [RouteWriteResult] in
+            var undo: [(inout Tables) -> Void] = []
+            var results: [RouteWriteResult] = []
+            for (index, command) in commands.enumerated() {
+                do {
+                    results.append(try Self.transaction(command, key: nil, now: now, tables: &tables, undo: &undo, faults: faults))
+                } catch {
+                    for step in undo.reversed() { step(&tables) }
+                    if let error = error as? TrafficManagerError { throw error.inBatch(index, of: commands.count) }
+                    throw error
+                }
+            }
+            return results
+        }
+    }
+
     /// How many lookups this store has served (fault-injected ones included).
     public var lookupCount: Int { lookups.load(ordering: .relaxed) }
 

@@ -26,4 +26,50 @@ public protocol RouteStore: Sendable {
     ///   `replayed == true`; a different request under the same key throws
     ///   ``TrafficManagerError/Code/idempotencyConflict``.
     func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult
+
+    /// Routes that pass `filter`, in listing order (``RouteID/listingOrder(_:_:)``), starting
+    /// after `cursor` (`nil`: from the first), at most `limit` of them (1 to
+    /// ``RoutePage/maximumLimit``; other values are clamped into that range).
+    ///
+    /// The default implementation throws ``TrafficManagerError/Code/storeUnavailable``: the
+    /// store cannot list.
+    func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage
+
+    /// Applies `commands` in one transaction, in order: all of them or none. Each change makes
+    /// one event, as a single ``apply(_:idempotencyKey:)`` would; a command that finds its route
+    /// in the requested state changes nothing. The first command that fails rolls the whole batch
+    /// back and its error is thrown, with `command N of M` in its message.
+    ///
+    /// The default implementation applies the commands one at a time — not atomically — and
+    /// stops at the first failure; stores that can should override it.
+    func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult]
+}
+
+extension RouteStore {
+    public func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage {
+        throw TrafficManagerError.storeUnavailable("this store cannot list routes (\(type(of: self)) has no routes(matching:after:limit:))")
+    }
+
+    public func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult] {
+        var results: [RouteWriteResult] = []
+        results.reserveCapacity(commands.count)
+        for (index, command) in commands.enumerated() {
+            do {
+                results.append(try await apply(command, idempotencyKey: nil))
+            } catch let error as TrafficManagerError {
+                throw error.inBatch(index, of: commands.count)
+            }
+        }
+        return results
+    }
+}
+
+extension TrafficManagerError {
+    /// This error as the failure of command `index` (from 0) of a batch of `count`.
+    public func inBatch(_ index: Int, of count: Int) -> TrafficManagerError {
+        TrafficManagerError(
+            code: code, message: "command \(index + 1) of \(count): \(message)", route: route,
+            validationError: validationError, idempotencyKey: idempotencyKey, sqlState: sqlState,
+            currentRevision: currentRevision, underlying: underlying)
+    }
 }
