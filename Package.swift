@@ -96,6 +96,15 @@ let package = Package(
             path: "Examples/tm-dev-kafka"
         ),
         .executableTarget(
+            name: "FullStack",
+            dependencies: [
+                "TrafficManager", "TrafficManagerPostgres", "TrafficManagerRedis", "TrafficManagerKafka",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/FullStack"
+        ),
+        .executableTarget(
             name: "QuickStart",
             dependencies: [
                 "TrafficManager",

@@ -116,6 +116,9 @@ struct PostgresRouteStoreTests {
     @Test func theStatementTimeoutIsHonoured() async throws {
         var configuration = testConfiguration(poolSize: 1)
         configuration.statementTimeout = .milliseconds(100)
+        // The server gives up at 100 ms; the call's own deadline only needs to outlast it,
+        // and connecting while the whole suite starts at once can take more than a second.
+        configuration.callTimeout = .seconds(10)
         let store = running(PostgresRouteStore(configuration: configuration))
         do {
             _ = try await store.execute("SELECT pg_sleep(2)")
