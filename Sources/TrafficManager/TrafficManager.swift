@@ -48,7 +48,7 @@ public final class TrafficManager: Sendable {
         self.store = store
         self.metrics = metrics
         self.configuration = configuration
-        let unconfirmed = UnconfirmedInvalidations(time: time)
+        let unconfirmed = breaker.unconfirmed
         let storeHealth = DependencyHealth(name: "route store", logger: logger, time: time)
         let cacheHealth = DependencyHealth(name: "route cache", logger: logger, time: time)
         self.cache = cache

@@ -205,7 +205,11 @@ private final class ConsumerLoop: Sendable {
             case .failure(let letter):
                 undecodable.increment()
                 let deadLetters = deadLetters
-                wait { await deadLetters(letter) }
+                if !wait(atMost: .seconds(5), { await deadLetters(letter) }) {
+                    logger.warning(
+                        "the dead-letter handler did not return within 5 s; the message is committed and consuming goes on",
+                        metadata: ["group": "\(group)", "origin": "\(letter.origin)"])
+                }
                 commit(message)
                 continue
             }
@@ -311,14 +315,24 @@ private final class ConsumerLoop: Sendable {
         }
     }
 
-    /// Runs `body` on a task and waits for it on this thread, which is the consumer's own.
-    private func wait(_ body: @escaping @Sendable () async -> Void) {
+    /// Runs `body` on a task and waits for it on this thread, which is the consumer's own, at
+    /// most `limit`; ``stop()`` cancels it. `false` when it did not finish in time.
+    private func wait(atMost limit: Duration, _ body: @escaping @Sendable () async -> Void) -> Bool {
         let done = DispatchSemaphore(value: 0)
-        Task {
+        let task = Task {
             await body()
             done.signal()
         }
-        done.wait()
+        let accepted = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.running = task
+            return true
+        }
+        if !accepted { task.cancel() }
+        let finished = done.wait(timeout: .now() + .milliseconds(Int(limit.wholeMilliseconds))) == .success
+        state.withLock { $0.running = nil }
+        if !finished { task.cancel() }
+        return finished
     }
 
     private func commit(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {

@@ -30,19 +30,18 @@ DECLARE
     v_state text;
     v_text  text;
 BEGIN
+    -- One handler around the loop: one subtransaction for the batch, not one per command.
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_commands) LOOP
         v_index := v_index + 1;
-        BEGIN
-            RETURN QUERY
-                SELECT v_index - 1, a.url, a.is_active, a.revision, a.created_ms, a.updated_ms, a.event_id, a.action, a.replayed
-                  FROM tm_apply(v_item ->> 'tenant', v_item ->> 'service', v_item ->> 'env', v_item ->> 'version',
-                                v_item ->> 'operation', v_item ->> 'url', NULL, NULL,
-                                (v_item ->> 'expected')::bigint, 86400000::bigint) AS a;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_text = MESSAGE_TEXT;
-            RAISE EXCEPTION 'command % of %: %', v_index, v_count, v_text USING ERRCODE = v_state;
-        END;
+        RETURN QUERY
+            SELECT v_index - 1, a.url, a.is_active, a.revision, a.created_ms, a.updated_ms, a.event_id, a.action, a.replayed
+              FROM tm_apply(v_item ->> 'tenant', v_item ->> 'service', v_item ->> 'env', v_item ->> 'version',
+                            v_item ->> 'operation', v_item ->> 'url', NULL, NULL,
+                            (v_item ->> 'expected')::bigint, 86400000::bigint) AS a;
     END LOOP;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_text = MESSAGE_TEXT;
+    RAISE EXCEPTION 'command % of %: %', v_index, v_count, v_text USING ERRCODE = v_state;
 END;
 $fn$;
 """#

@@ -54,7 +54,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         case .apply:
             return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10::bigint)"
         case .applyBatch:
-            return "SELECT ordinal, url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply_batch($1::jsonb)"
+            return "SELECT ordinal, url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply_batch($1::jsonb) ORDER BY ordinal"
         case .list:
             return """
                 SELECT t.name, s.name, en.name, e.version, e.url, e.is_active, e.revision,
@@ -92,7 +92,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                     DELETE FROM route_events WHERE id IN (
                         SELECT id FROM route_events
                         WHERE processed_at IS NOT NULL AND created_at < to_timestamp($2::bigint / 1000.0)
-                        ORDER BY id LIMIT $1::integer)
+                        LIMIT $1::integer)
                     RETURNING 1),
                 audit AS (
                     DELETE FROM audit_log WHERE event_id IN (

@@ -57,6 +57,9 @@ enum RedisCacheEncoding {
     /// server.
     static let conditionalSetScript = """
         if ARGV[5] ~= '0' then
+          -- Redis before 5 replicates scripts verbatim and refuses a write after TIME unless
+          -- the script's effects are replicated instead (the only mode from Redis 7).
+          if redis.replicate_commands then redis.replicate_commands() end
           local now = redis.call('TIME')
           if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[5]) then
             return 0

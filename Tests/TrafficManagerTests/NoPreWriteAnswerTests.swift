@@ -75,6 +75,47 @@ import TrafficManagerTestKit
         #expect(h.store.lookupCount == lookups, "after the repair, hits come from the cache again")
     }
 
+    /// Reads the store, then holds the answer until the gate opens: a read in flight.
+    private struct HoldsReads: RouteStore {
+        let inner: InMemoryRouteStore
+        let gate: Gate
+        func lookup(_ route: RouteID) async throws -> RouteLookup {
+            let answer = try await inner.lookup(route)
+            await gate.wait()
+            return answer
+        }
+        func endpoint(_ route: RouteID) async throws -> RouteEndpoint? { try await inner.endpoint(route) }
+        func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+            try await inner.apply(command, idempotencyKey: idempotencyKey)
+        }
+    }
+
+    @Test func withTheCacheUnusableACallerDoesNotTakeALoadThatBeganBeforeIt() async throws {
+        // Another instance's write: this process learns of it from nobody, and its cache
+        // cannot be asked, so the caller has no revision to compare with.
+        let h = Harness()
+        let gate = Gate()
+        let manager = TrafficManager(
+            store: HoldsReads(inner: h.store, gate: gate), cache: h.cache, publisher: h.bus,
+            configuration: .init(cacheBreaker: .init(failureThreshold: 1, coolDown: .seconds(60))), time: h.time)
+        _ = try await h.store.apply(try RouteCommand(route: chatProd, operation: .upsert(url: "http://old:1")), idempotencyKey: nil)
+        h.cache.faults.failNext(1_000, with: TrafficManagerError.cacheUnavailable("down"))
+
+        // A load reads revision 1 and holds it.
+        let early = Task { try await manager.resolve(chatProd) }
+        #expect(try await eventually { h.store.lookupCount == 1 })
+        // The other instance's write commits, straight to the shared store, and returns.
+        _ = try await h.store.apply(try RouteCommand(route: chatProd, operation: .upsert(url: "http://new:2")), idempotencyKey: nil)
+        // A resolve that starts now joins the load in flight.
+        let late = Task { try await manager.resolve(chatProd) }
+        #expect(try await eventually { manager.resolver.loadWaiters(chatProd) == 2 })
+        gate.open()
+        #expect(try await early.value == "http://old:1")
+        // The late caller joined a load older than itself: it loaded again, after the write.
+        #expect(try await late.value == "http://new:2")
+        #expect(h.store.lookupCount == 2)
+    }
+
     @Test func aCallerThatJoinsALoadLeavesAtItsOwnDeadline() async throws {
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")

@@ -26,6 +26,24 @@ import TrafficManagerTestKit
         #expect(h.logs.entries.last { $0.message == "route store answers again" }?.metadata["failed_calls"] == "20")
     }
 
+    @Test func withLittleTrafficAFailureLongAfterARecoveryStartsANewOutage() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        h.store.faults.failNext(1, with: TrafficManagerError.storeUnavailable("connection refused"))
+        _ = try? await h.manager.resolve(chatProd)
+        h.cache.removeAll()
+        _ = try await h.manager.resolve(chatProd)  // one success, then silence
+        h.time.advance(by: .seconds(3600))
+        h.cache.removeAll()
+        h.store.faults.failNext(1, with: TrafficManagerError.storeUnavailable("connection refused"))
+        _ = try? await h.manager.resolve(chatProd)
+        #expect(h.logs.entries.filter { $0.level >= .info }.map(\.message) == [
+            "route store is failing; further failures are counted, not logged, until it answers again",
+            "route store answers again",
+            "route store is failing; further failures are counted, not logged, until it answers again",
+        ])
+    }
+
     @Test func aStoreOutageUnderManyCallersWritesTwoLinesAtInfoOrAbove() async throws {
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")

@@ -43,7 +43,14 @@ final class DependencyHealth: Sendable {
     func failed(_ operation: String, _ error: any Error) {
         let now = time.monotonicNow()
         enum Report { case down, stillDown(Int, Duration) }
+        var recovered: Outage?
         let report = outage.withLock { outage -> Report? in
+            // Answering for the quiet period before this failure: the last outage ended then,
+            // and this is a new one (with little traffic no success came to say so).
+            if let current = outage, let since = current.answeringSince, now - since >= recoveryQuietPeriod {
+                recovered = current
+                outage = nil
+            }
             guard var current = outage else {
                 outage = Outage(since: now, failedCalls: 1, lastReport: now)
                 failing.store(true, ordering: .relaxed)
@@ -56,6 +63,7 @@ final class DependencyHealth: Sendable {
             current.lastReport = now
             return .stillDown(current.failedCalls, now - current.since)
         }
+        if let recovered { logRecovery(recovered, at: now) }
         switch report {
         case .down?:
             logger.error(
@@ -88,6 +96,10 @@ final class DependencyHealth: Sendable {
             return finish(&outage, current)
         }
         guard let ended else { return }
+        logRecovery(ended, at: now)
+    }
+
+    private func logRecovery(_ ended: Outage, at now: Duration) {
         logger.notice(
             "\(name) answers again",
             metadata: [

@@ -36,11 +36,15 @@ public final class CircuitBreaker: Sendable {
     private let time: any TimeSource
     private let state = Locked(State.closed(failures: 0))
     private let healthy = Atomic(true)
+    /// Writes whose invalidation did not reach this cache. Kept here because the breaker is
+    /// what a resolver and a writer of one cache share, however they were built.
+    let unconfirmed: UnconfirmedInvalidations
 
     /// Creates a closed breaker.
     public init(configuration: Configuration = .init(), time: any TimeSource = SystemTimeSource()) {
         self.configuration = configuration
         self.time = time
+        self.unconfirmed = UnconfirmedInvalidations(time: time)
     }
 
     /// The current state.

@@ -41,7 +41,7 @@ public final class RouteResolver: Sendable {
     ) {
         self.init(
             store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
-            unconfirmed: UnconfirmedInvalidations(time: time), storeHealth: nil, cacheHealth: nil, time: time,
+            unconfirmed: breaker.unconfirmed, storeHealth: nil, cacheHealth: nil, time: time,
             logger: logger)
     }
 
@@ -99,7 +99,7 @@ public final class RouteResolver: Sendable {
         defer { metrics.resolveLatency.recordInterval(since: start) }
         try Task.checkCancellation()
 
-        let entry = await cachedEntry(route)
+        let (entry, answered) = await cachedEntry(route)
         // A revision this process wrote that the cache has not confirmed (normally none).
         let floor = unconfirmed.floor(route) ?? 0
         switch entry {
@@ -112,46 +112,53 @@ public final class RouteResolver: Sendable {
         default:
             try Task.checkCancellation()
             metrics.cacheMisses.increment()
-            return try await miss(route, knowing: max(entry?.revision ?? 0, floor), start: start, timeout: timeout)
+            return try await miss(
+                route, knowing: max(entry?.revision ?? 0, floor), freshSince: answered ? nil : start, start: start,
+                timeout: timeout)
         }
     }
 
     /// The miss path, apart so that the hit path's frame stays small: a shared load, and one
-    /// more if it read the store before revision `minimum`.
+    /// more if it read the store before revision `minimum` — or, when the cache could not be
+    /// asked (`freshSince` set), if it started before this resolve: with no tombstone to
+    /// compare with, only a load that began after the call is sure to see every write that
+    /// finished before it.
     @inline(never)
     private func miss(
-        _ route: RouteID, knowing minimum: UInt64, start: ContinuousClock.Instant, timeout: Duration?
+        _ route: RouteID, knowing minimum: UInt64, freshSince: ContinuousClock.Instant?, start: ContinuousClock.Instant,
+        timeout: Duration?
     ) async throws -> String {
         let allowed = timeout ?? configuration.resolveTimeout
         let deadline = start + allowed
         let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("resolve", deadline: allowed, route: route) }
-        var lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
-        if lookup.revision < minimum {
-            // The load read the store before the write this caller knows of. A second load
-            // starts after the first one ended, so after that write committed.
+        let first = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
+        var lookup = first.value
+        if lookup.revision < minimum || freshSince.map({ first.started < $0 }) == true {
+            // The load read the store before a write this caller knows of, or may have. A
+            // second load starts after the first one ended, so after that write committed.
             logger.debug(
-                "a shared load answered from before a known write; loading again",
+                "a shared load may answer from before a known write; loading again",
                 metadata: ["route": "\(route)", "revision": "\(lookup.revision)", "known": "\(minimum)"])
-            lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
+            lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }.value
         }
         guard let url = lookup.url else { throw TrafficManagerError.routeNotFound(route) }
         return url
     }
 
-    /// The cache's entry, or `nil` when there is none or the cache is unusable.
-    private func cachedEntry(_ route: RouteID) async -> CachedRoute? {
-        guard breaker.allowsRequest() else { return nil }
+    /// The cache's entry (`nil` when there is none), and whether the cache answered at all.
+    private func cachedEntry(_ route: RouteID) async -> (CachedRoute?, answered: Bool) {
+        guard breaker.allowsRequest() else { return (nil, false) }
         do {
             let entry = try await cache.get(route)
             breaker.recordSuccess()
             cacheHealth.succeeded()
-            return entry
+            return (entry, true)
         } catch is CancellationError {
             // The caller left: says nothing about the cache's health.
-            return nil
+            return (nil, false)
         } catch {
             cacheFailed(error, operation: "get", route: route)
-            return nil
+            return (nil, false)
         }
     }
 

@@ -10,7 +10,13 @@ import Synchronization
 /// A caller that gets a result and asks again joins only an operation that started after the
 /// first one ended.
 final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    private typealias Waiter = CheckedContinuation<Value, any Error>
+    /// An operation's result and when the operation started.
+    struct Landed: Sendable {
+        var value: Value
+        var started: ContinuousClock.Instant
+    }
+
+    private typealias Waiter = CheckedContinuation<Landed, any Error>
 
     private struct State {
         var flights: [Key: [UInt64: Waiter]] = [:]
@@ -27,7 +33,7 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     func run(
         _ key: Key, deadline: ContinuousClock.Instant, expired: @escaping @Sendable () -> any Error,
         operation: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
+    ) async throws -> Landed {
         let id = state.withLock { state in
             state.nextWaiterID &+= 1
             return state.nextWaiterID
@@ -56,10 +62,11 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                     return true
                 }
                 guard leads else { return }
+                let started = ContinuousClock.now
                 Task {
-                    let result: Result<Value, any Error>
+                    let result: Result<Landed, any Error>
                     do {
-                        result = .success(try await operation())
+                        result = .success(Landed(value: try await operation(), started: started))
                     } catch {
                         result = .failure(error)
                     }

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Empty while the cache answers, and then the read path pays one relaxed atomic load. An
 /// entry lasts until a fill at its revision or newer reaches the cache, or until any entry
-/// cached before the write must have expired (`positiveTTL` + the fill window).
+/// cached before the write must have expired (the longer of the two TTLs + the fill window).
 final class UnconfirmedInvalidations: Sendable {
     private struct Entry {
         var revision: UInt64
@@ -31,9 +31,13 @@ final class UnconfirmedInvalidations: Sendable {
             if let current = entries[route], current.revision > revision { return }
             entries[route] = Entry(revision: revision, expiresAt: now + lifetime)
             if entries.count > capacity {
+                // Rare (the cache has been failing for a long while): drop the expired and,
+                // if that is not enough, the oldest tenth at once, so this runs seldom.
                 entries = entries.filter { $0.value.expiresAt > now }
-                while entries.count > capacity, let oldest = entries.min(by: { $0.value.expiresAt < $1.value.expiresAt }) {
-                    entries[oldest.key] = nil
+                if entries.count > capacity {
+                    let keep = capacity - capacity / 10
+                    let newest = entries.sorted { $0.value.expiresAt > $1.value.expiresAt }.prefix(keep)
+                    entries = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
                 }
             }
             count.store(entries.count, ordering: .relaxed)

@@ -39,7 +39,7 @@ public final class RouteWriter: Sendable {
     ) {
         self.init(
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, unconfirmed: UnconfirmedInvalidations(time: SystemTimeSource()),
+            metrics: metrics, unconfirmed: breaker.unconfirmed,
             storeHealth: DependencyHealth(name: "route store", logger: logger),
             cacheHealth: DependencyHealth(name: "route cache", logger: logger), time: SystemTimeSource(), logger: logger)
     }
@@ -194,7 +194,8 @@ public final class RouteWriter: Sendable {
             // Until a fill at this revision reaches the cache, this process's resolves serve
             // nothing older; other instances have the event.
             unconfirmed.record(
-                route, revision: revision, lifetime: configuration.positiveTTL + configuration.effectiveFillWindow)
+                route, revision: revision,
+                lifetime: max(configuration.positiveTTL, configuration.negativeTTL) + configuration.effectiveFillWindow)
             breaker.recordFailure()
             metrics.cacheErrors.increment()
             cacheHealth.failed("invalidate", error)
