@@ -293,11 +293,17 @@ public final class ConnectionThread<Connection: RuntimeConnection>: TaskExecutor
 
     @inlinable func deliver(_ batch: [Machine.Request], _ replies: [Connection.Reply], _ completion: Machine.BatchCompletion, lost: String?) {
         // Through the buffer, so each request is borrowed rather than copied.
+        // Read only when a request went unanswered: a full batch costs no clock read.
+        let now = replies.count < batch.count ? ContinuousClock.now : nil
         batch.withUnsafeBufferPointer { requests in
             for index in requests.indices {
                 if case .only(let owned) = completion, !owned[index] { continue }
                 if index < replies.count {
                     requests[index].payload.continuation.resume(returning: replies[index])
+                } else if let now, requests[index].deadline <= now {
+                    // The connection gave up at this request's deadline (the timer may not have
+                    // fired yet): a timeout, as the timer would have said, not an outage.
+                    fail(requests[index], .timedOutInFlight)
                 } else {
                     fail(requests[index], .unavailable(lost ?? "the connection gave no reply"))
                 }

@@ -111,6 +111,22 @@ struct RuntimeFailure: Error, Equatable {
         await runtime.close()
     }
 
+    @Test func aBatchThatGivesUpAtItsDeadlineFailsAsATimeoutWhicheverNoticesFirst() async throws {
+        // The connection's socket wait and the runtime's timer end at the same instant; either
+        // may come first, and the caller must hear a timeout both ways, never an outage.
+        let (runtime, control) = Self.runtime()
+        control.awaitPeer.store(true, ordering: .relaxed)
+        for round in 0..<20 {
+            do {
+                _ = try await runtime.send(round, timeout: .milliseconds(20))
+                Issue.record("round \(round): a call without a reply succeeded")
+            } catch let error as RuntimeFailure {
+                #expect(error.failure == .timedOutInFlight, "round \(round): \(error.failure)")
+            }
+        }
+        await runtime.close()
+    }
+
     @Test func aThreadWaitingForAReplyStillRunsItsExecutorsTasks() async throws {
         let (runtime, control) = Self.runtime()
         control.awaitPeer.store(true, ordering: .relaxed)
