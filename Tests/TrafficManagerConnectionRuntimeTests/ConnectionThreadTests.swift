@@ -121,7 +121,8 @@ struct RuntimeFailure: Error, Equatable {
                 _ = try await runtime.send(round, timeout: .milliseconds(20))
                 Issue.record("round \(round): a call without a reply succeeded")
             } catch let error as RuntimeFailure {
-                #expect(error.failure == .timedOutInFlight, "round \(round): \(error.failure)")
+                // In flight, or still queued on a busy machine: a timeout either way.
+                #expect([.timedOutInFlight, .deadlineExceeded].contains(error.failure), "round \(round): \(error.failure)")
             }
         }
         await runtime.close()
