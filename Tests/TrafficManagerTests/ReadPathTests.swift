@@ -87,13 +87,27 @@ import TrafficManagerTestKit
         #expect(h.cache.timeToLive(authStaging) == .seconds(2))
     }
 
+    @Test func aResolveWhoseCacheGetFailedDoesNotWaitOnAFillToo() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        let fills = Locked(0)
+        h.cache.faults.setHook { operation in if operation == "fill" { fills.withLock { $0 += 1 } } }
+        h.cache.faults.failNext(1, with: TrafficManagerError.cacheUnavailable("timed out"))
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(fills.withLock { $0 } == 0, "a resolve paid a second cache call after its get failed")
+        // With the cache answering again, a miss fills as before.
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(fills.withLock { $0 } == 1)
+    }
+
     @Test func aFailingCacheFallsBackToTheStore() async throws {
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")
-        h.cache.faults.failNext(2, with: TrafficManagerError.cacheUnavailable("down"))
+        h.cache.faults.failNext(1, with: TrafficManagerError.cacheUnavailable("down"))
         #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
         #expect(h.store.lookupCount == 1)
-        #expect(h.counter(TrafficManagerMetrics.Name.cacheErrors) == 2)
+        // The get failed; the load then skips its fill rather than wait on the cache again.
+        #expect(h.counter(TrafficManagerMetrics.Name.cacheErrors) == 1)
         #expect(h.readCounters == [1, 0, 0, 1])
         #expect(h.logs.messages(at: .debug).contains { $0.contains("route cache get failed") })
         #expect(h.logs.messages(at: .error) == ["route cache is failing; further failures are counted, not logged, until it answers again"])
@@ -106,7 +120,8 @@ import TrafficManagerTestKit
         h.cache.faults.setHook { _ in cacheCalls.bump() }
         h.cache.faults.failNext(1000, with: TrafficManagerError.cacheUnavailable("down"))
 
-        // get + fill fail on the first resolve, get on the second: three failures open it.
+        // Each resolve's get fails (its load then skips the fill): three failures open it.
+        _ = try await h.manager.resolve(chatProd)
         _ = try await h.manager.resolve(chatProd)
         _ = try await h.manager.resolve(chatProd)
         #expect(h.manager.resolver.cacheBreakerState == .open(until: .seconds(5)))

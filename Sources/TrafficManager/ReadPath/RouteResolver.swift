@@ -131,7 +131,10 @@ public final class RouteResolver: Sendable {
         let allowed = timeout ?? configuration.resolveTimeout
         let deadline = start + allowed
         let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("resolve", deadline: allowed, route: route) }
-        let first = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }
+        // A leader whose own cache get just failed does not also wait on a fill: one cache
+        // timeout per resolve, not two.
+        let fill = freshSince == nil
+        let first = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route, fill: fill) }
         var lookup = first.value
         if lookup.revision < minimum || freshSince.map({ first.started < $0 }) == true {
             // The load read the store before a write this caller knows of, or may have. A
@@ -139,7 +142,9 @@ public final class RouteResolver: Sendable {
             logger.debug(
                 "a shared load may answer from before a known write; loading again",
                 metadata: ["route": "\(route)", "revision": "\(lookup.revision)", "known": "\(minimum)"])
-            lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route) }.value
+            lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in
+                try await load(route, fill: fill)
+            }.value
         }
         guard let url = lookup.url else { throw TrafficManagerError.routeNotFound(route) }
         return url
@@ -167,7 +172,7 @@ public final class RouteResolver: Sendable {
     /// The fill guard covers the read and the fill together: a fill is sent only while the
     /// read began less than the fill window ago, and carries the window's end, past which the
     /// cache refuses it on arrival.
-    private func load(_ route: RouteID) async throws -> RouteLookup {
+    private func load(_ route: RouteID, fill: Bool) async throws -> RouteLookup {
         let window = configuration.effectiveFillWindow
         let started = time.monotonicNow()
         let notAfter = time.wallNow().addingTimeInterval(window.timeInterval)
@@ -181,7 +186,7 @@ public final class RouteResolver: Sendable {
         }
         storeHealth.succeeded()
 
-        guard time.monotonicNow() - started < window, breaker.allowsRequest() else {
+        guard fill, time.monotonicNow() - started < window, breaker.allowsRequest() else {
             return lookup
         }
         let entry: CachedRoute
