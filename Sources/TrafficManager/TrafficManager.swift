@@ -129,6 +129,13 @@ public final class TrafficManager: Sendable {
         }
     }
 
+    /// Applies `commands` in one transaction — all or none — then invalidates each route and
+    /// publishes each change's event, in order. See ``RouteWriter/writeBatch(_:allowedURLSchemes:)``.
+    @discardableResult
+    public func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult] {
+        try await writer.writeBatch(commands, allowedURLSchemes: configuration.allowedURLSchemes)
+    }
+
     /// Makes an existing route resolve again.
     ///
     /// - Throws: ``TrafficManagerError`` or `CancellationError`, as ``RouteWriter/write(idempotencyKey:_:)``.

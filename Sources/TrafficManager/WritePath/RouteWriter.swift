@@ -110,6 +110,61 @@ public final class RouteWriter: Sendable {
         return try await Shielded.run { [self] in try await apply(command, idempotencyKey: key) }
     }
 
+    /// Applies `commands` in one transaction (``RouteStore/applyBatch(_:)``), then invalidates
+    /// every route at its new revision and publishes each change's event, as single writes do.
+    ///
+    /// Each command counts as a write request; a failed batch counts each as a failure. Upsert
+    /// URLs are checked against `allowedURLSchemes` first: one bad URL rejects the batch with
+    /// `invalidInput` naming its command, and nothing is written.
+    ///
+    /// - Throws: as ``write(idempotencyKey:_:)``, with `command N of M` in the message of the
+    ///   command that failed.
+    public func writeBatch(_ commands: [RouteCommand], allowedURLSchemes: Set<String>) async throws -> [RouteWriteResult] {
+        metrics.writeRequests.increment(by: Int64(commands.count))
+        let start = ContinuousClock.now
+        defer { metrics.writeLatency.recordInterval(since: start) }
+        for (index, command) in commands.enumerated() {
+            guard case .upsert(let url) = command.operation else { continue }
+            do {
+                try EndpointURL.validate(url, allowedSchemes: allowedURLSchemes)
+            } catch {
+                metrics.writeFailures.increment(by: Int64(commands.count))
+                throw TrafficManagerError.invalidInput(error).inBatch(index, of: commands.count)
+            }
+        }
+        if Task.isCancelled {
+            metrics.writeFailures.increment(by: Int64(commands.count))
+            throw CancellationError()
+        }
+        return try await Shielded.run { [self] in
+            let results: [RouteWriteResult]
+            do {
+                results = try await store.applyBatch(commands)
+            } catch {
+                metrics.writeFailures.increment(by: Int64(commands.count))
+                let failure = Self.writeError(error)
+                if Self.isOutage(failure) { storeHealth.failed("write", failure) }
+                if failure.code == .outcomeUnknown {
+                    let routes = Set(commands.map(\.route))
+                    Task { [self] in for route in routes { await reconcile(route) } }
+                }
+                throw failure
+            }
+            metrics.writeSuccesses.increment(by: Int64(commands.count))
+            storeHealth.succeeded()
+            // The last result of each route carries its newest revision.
+            var newest: [RouteID: UInt64] = [:]
+            for result in results { newest[result.endpoint.route] = result.endpoint.revision }
+            await withTaskGroup(of: Void.self) { group in
+                for (route, revision) in newest { group.addTask { await self.invalidate(route, revision: revision) } }
+                group.addTask {
+                    for result in results { if let event = result.event { await self.publish(event) } }
+                }
+            }
+            return results
+        }
+    }
+
     /// The store write, then — after a commit — invalidation and publication; counts the outcome.
     private func apply(_ command: RouteCommand, idempotencyKey key: IdempotencyKey?) async throws -> RouteWriteResult {
         let result: RouteWriteResult
