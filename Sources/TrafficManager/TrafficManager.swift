@@ -48,18 +48,16 @@ public final class TrafficManager: Sendable {
         self.store = store
         self.metrics = metrics
         self.configuration = configuration
-        let unconfirmed = breaker.unconfirmed
         let storeHealth = DependencyHealth(name: "route store", logger: logger, time: time)
         let cacheHealth = DependencyHealth(name: "route cache", logger: logger, time: time)
         self.cache = cache
         self.logger = logger
         self.resolver = RouteResolver(
             store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
-            unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
+            storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
         self.writer = RouteWriter(
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, unconfirmed: unconfirmed, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time,
-            logger: logger)
+            metrics: metrics, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
     }
 
     private let cache: any RouteCache

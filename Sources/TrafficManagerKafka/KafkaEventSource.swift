@@ -257,27 +257,16 @@ private final class ConsumerLoop: Sendable {
     /// Runs the handler until it succeeds; `false` when the loop was stopped first.
     private func handle(_ event: RouteEvent) -> Bool {
         while !stopped {
-            let done = DispatchSemaphore(value: 0)
             let outcome = Locked<Result<Void, any Error>?>(nil)
             let handler = handler
-            let task = Task {
+            _ = wait {
                 do {
                     try await handler(event)
                     outcome.withLock { $0 = .success(()) }
                 } catch {
                     outcome.withLock { $0 = .failure(error) }
                 }
-                done.signal()
             }
-            let accepted = state.withLock { state -> Bool in
-                guard !state.stopped else { return false }
-                state.running = task
-                return true
-            }
-            if !accepted { task.cancel() }
-            // This thread is the consumer's own; waiting here blocks no Swift concurrency thread.
-            done.wait()
-            state.withLock { $0.running = nil }
             switch outcome.withLock({ $0 }) {
             case .success?:
                 return true
@@ -315,9 +304,10 @@ private final class ConsumerLoop: Sendable {
         }
     }
 
-    /// Runs `body` on a task and waits for it on this thread, which is the consumer's own, at
-    /// most `limit`; ``stop()`` cancels it. `false` when it did not finish in time.
-    private func wait(atMost limit: Duration, _ body: @escaping @Sendable () async -> Void) -> Bool {
+    /// Runs `body` on a task and waits for it on this thread, which is the consumer's own (so
+    /// no Swift concurrency thread blocks), at most `limit` when given; ``stop()`` cancels it.
+    /// `false` when it did not finish in time.
+    private func wait(atMost limit: Duration? = nil, _ body: @escaping @Sendable () async -> Void) -> Bool {
         let done = DispatchSemaphore(value: 0)
         let task = Task {
             await body()
@@ -329,7 +319,13 @@ private final class ConsumerLoop: Sendable {
             return true
         }
         if !accepted { task.cancel() }
-        let finished = done.wait(timeout: .now() + .milliseconds(Int(limit.wholeMilliseconds))) == .success
+        let finished: Bool
+        if let limit {
+            finished = done.wait(timeout: .now() + .milliseconds(Int(limit.wholeMilliseconds))) == .success
+        } else {
+            done.wait()
+            finished = true
+        }
         state.withLock { $0.running = nil }
         if !finished { task.cancel() }
         return finished

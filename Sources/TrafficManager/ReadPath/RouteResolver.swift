@@ -41,8 +41,7 @@ public final class RouteResolver: Sendable {
     ) {
         self.init(
             store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
-            unconfirmed: breaker.unconfirmed, storeHealth: nil, cacheHealth: nil, time: time,
-            logger: logger)
+            storeHealth: nil, cacheHealth: nil, time: time, logger: logger)
     }
 
     init(
@@ -51,13 +50,12 @@ public final class RouteResolver: Sendable {
         configuration: TrafficManagerConfiguration,
         breaker: CircuitBreaker,
         metrics: TrafficManagerMetrics,
-        unconfirmed: UnconfirmedInvalidations,
         storeHealth: DependencyHealth?,
         cacheHealth: DependencyHealth?,
         time: any TimeSource,
         logger: Logger
     ) {
-        self.unconfirmed = unconfirmed
+        self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
         self.cacheHealth = cacheHealth ?? DependencyHealth(name: "route cache", logger: logger, time: time)
         self.store = store

@@ -39,8 +39,7 @@ public final class RouteWriter: Sendable {
     ) {
         self.init(
             store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, unconfirmed: breaker.unconfirmed,
-            storeHealth: DependencyHealth(name: "route store", logger: logger),
+            metrics: metrics, storeHealth: DependencyHealth(name: "route store", logger: logger),
             cacheHealth: DependencyHealth(name: "route cache", logger: logger), time: SystemTimeSource(), logger: logger)
     }
 
@@ -51,13 +50,12 @@ public final class RouteWriter: Sendable {
         configuration: TrafficManagerConfiguration,
         breaker: CircuitBreaker,
         metrics: TrafficManagerMetrics,
-        unconfirmed: UnconfirmedInvalidations,
         storeHealth: DependencyHealth,
         cacheHealth: DependencyHealth,
         time: any TimeSource,
         logger: Logger
     ) {
-        self.unconfirmed = unconfirmed
+        self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth
         self.cacheHealth = cacheHealth
         self.publisherHealth = DependencyHealth(name: "event publisher", logger: logger, time: time)
@@ -142,13 +140,7 @@ public final class RouteWriter: Sendable {
                 results = try await store.applyBatch(commands)
             } catch {
                 metrics.writeFailures.increment(by: Int64(commands.count))
-                let failure = Self.writeError(error)
-                if Self.isOutage(failure) { storeHealth.failed("write", failure) }
-                if failure.code == .outcomeUnknown {
-                    let routes = Set(commands.map(\.route))
-                    Task { [self] in for route in routes { await reconcile(route) } }
-                }
-                throw failure
+                throw failed(error, routes: Set(commands.map(\.route)))
             }
             metrics.writeSuccesses.increment(by: Int64(commands.count))
             storeHealth.succeeded()
@@ -175,20 +167,7 @@ public final class RouteWriter: Sendable {
             throw CancellationError()
         } catch {
             metrics.writeFailures.increment()
-            let failure = Self.writeError(error)
-            if Self.isOutage(failure) {
-                storeHealth.failed("write", failure)
-            } else {
-                logger.debug("route write refused", metadata: ["route": "\(command.route)", "error": "\(failure)"])
-            }
-            if failure.code == .outcomeUnknown {
-                // The write may have committed: read the route again and invalidate at the
-                // revision found, so that a caller who never retries still never keeps the old
-                // URL cached. In the background: the caller hears of the outcome at once.
-                let route = command.route
-                Task { [self] in await reconcile(route) }
-            }
-            throw failure
+            throw failed(error, routes: [command.route])
         }
         metrics.writeSuccesses.increment()
         storeHealth.succeeded()
@@ -209,6 +188,24 @@ public final class RouteWriter: Sendable {
             await invalidate(route, revision: revision)
         }
         return result
+    }
+
+    /// A failed store write as the caller's error: an outage is reported to the store's health,
+    /// a refusal logged at debug; after `outcomeUnknown` the written routes are reconciled.
+    private func failed(_ error: any Error, routes: Set<RouteID>) -> TrafficManagerError {
+        let failure = Self.writeError(error)
+        if Self.isOutage(failure) {
+            storeHealth.failed("write", failure)
+        } else {
+            logger.debug("route write refused", metadata: ["routes": "\(routes.count)", "error": "\(failure)"])
+        }
+        if failure.code == .outcomeUnknown {
+            // The write may have committed: read the routes again and invalidate at the
+            // revision found, so that a caller who never retries still never keeps the old
+            // URL cached. In the background: the caller hears of the outcome at once.
+            Task { [self] in for route in routes { await reconcile(route) } }
+        }
+        return failure
     }
 
     /// After a write whose outcome is unknown: the route's revision as the store has it now,
