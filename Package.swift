@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "TrafficManagerRedis", targets: ["TrafficManagerRedis"]),
         .library(name: "TrafficManagerPostgres", targets: ["TrafficManagerPostgres"]),
         .library(name: "TrafficManagerKafka", targets: ["TrafficManagerKafka"]),
+        .executable(name: "tmctl", targets: ["tmctl"]),
         .executable(name: "tm-dev-kafka", targets: ["tm-dev-kafka"]),
         .executable(name: "QuickStart", targets: ["QuickStart"]),
     ],
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         .target(
@@ -87,6 +90,16 @@ let package = Package(
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tmctl",
+            dependencies: [
+                "TrafficManager", "TrafficManagerPostgres", "TrafficManagerRedis", "TrafficManagerKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -167,6 +180,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "TmctlTests",
+            dependencies: ["TrafficManager", "TrafficManagerKafka", "TrafficManagerTestKit"]
         ),
         .testTarget(
             name: "TrafficManagerTestKitTests",

@@ -9,41 +9,58 @@ step() {
   if [ "${TM_REQUIRE_SERVICES:-0}" = 1 ]; then echo "test.sh: '$*' failed" >&2; exit 1; fi
   echo "test.sh: warning: '$*' failed; continuing" >&2
 }
-step bash scripts/install-deps.sh
-step bash scripts/start-postgres.sh
-step bash scripts/start-redis.sh
+# Runs a phase and prints how long it took; the timings are listed again at the end.
+timings=()
+phase() {
+  local name=$1 started=$SECONDS
+  shift
+  "$@"
+  timings+=("$(printf '%-28s %5d s' "$name" $((SECONDS - started)))")
+  echo "test.sh: phase '$name' took $((SECONDS - started)) s" >&2
+}
+report() {
+  [ ${#timings[@]} -gt 0 ] || return 0
+  echo "test.sh: phase timings" >&2
+  printf '  %s\n' "${timings[@]}" >&2
+}
+trap report EXIT
+
+phase "install packages" step bash scripts/install-deps.sh
+phase "start PostgreSQL" step bash scripts/start-postgres.sh
+phase "start Redis" step bash scripts/start-redis.sh
 source scripts/env.sh
 
-swift build --build-tests
+phase "build" swift build --build-tests
 if [ $# -gt 0 ]; then
-  swift test --skip-build "$@"
+  phase "tests (filtered)" swift test --skip-build "$@"
 else
   # The fault suites measure every call against its deadline, and the fuzz properties keep
   # both cores busy for ~25 s: each runs alone, so that neither starves the other suites nor
   # is starved by them (the restart suites block test threads while scripts run).
-  swift test --skip-build --skip FuzzTests --skip FaultTests
-  swift test --skip-build --filter FaultTests
-  swift test --skip-build --filter FuzzTests
+  phase "tests" swift test --skip-build --skip FuzzTests --skip FaultTests
+  phase "fault tests" swift test --skip-build --filter FaultTests
+  phase "fuzz tests" swift test --skip-build --filter FuzzTests
 fi
 
 # The same suite under ThreadSanitizer, in a build folder of its own (TM_SKIP_TSAN=1 skips it).
 # The Kafka suites stay out: librdkafka starts its threads with C11 thrd_create, which the
 # sanitizer does not intercept, so its first allocation on such a thread crashes the sanitizer.
+# So do tmctl's: they run the tool as a process (and a mock Kafka cluster in the test).
 if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
-  swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+  phase "build (ThreadSanitizer)" swift build --build-tests --sanitize=thread --scratch-path .build-tsan
   # The fault suites' time bounds do not hold under the sanitizer's slowdown; they run above.
   # The fuzz properties run apart again (5,000 cases each here, where each costs ~10x more).
-  tsan=(swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests)
+  tsan=(swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests --skip TmctlTests)
   if [ $# -gt 0 ]; then
-    TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --skip FaultTests "$@"
+    phase "tests (ThreadSanitizer)" env TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --skip FaultTests "$@"
   else
-    "${tsan[@]}" --skip FaultTests --skip FuzzTests
-    TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --filter FuzzTests
+    phase "tests (ThreadSanitizer)" "${tsan[@]}" --skip FaultTests --skip FuzzTests
+    phase "fuzz (ThreadSanitizer)" env TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --filter FuzzTests
   fi
 fi
 
 # The benchmarks and load tools are a package of their own: make sure they still build
 # (TM_SKIP_BENCHMARK_BUILD=1 skips it). Running them is Benchmarks/compare.sh's job.
 if [ "${TM_SKIP_BENCHMARK_BUILD:-0}" != 1 ]; then
-  swift build --package-path Benchmarks
+  phase "build benchmarks" swift build --package-path Benchmarks
 fi

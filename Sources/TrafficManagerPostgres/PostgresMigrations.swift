@@ -36,6 +36,15 @@ enum PostgresMigrations {
             version: 3, name: "compare-and-set, per-tenant idempotency keys with retention, pruning indexes",
             sql: Migration0003.sql),
         Migration(version: 4, name: "tm_apply_batch", sql: Migration0004.sql),
+        Migration(
+            version: 5, name: "leases",
+            sql: """
+                CREATE TABLE tm_leases (
+                    name       text        PRIMARY KEY,
+                    holder     text        NOT NULL,
+                    expires_at timestamptz NOT NULL
+                );
+                """),
     ]
 
     /// The migration script; `version` stops it after that migration (for upgrade tests).

@@ -21,7 +21,7 @@ import TrafficManager
 /// shutdown. Run it in a `ServiceGroup`, or as `Task { try await store.run() }` and call
 /// ``shutdown()`` when done. Calls made before `run()` — `migrate()` included — wait for it
 /// within their deadline; calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
-public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, Service {
+public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, LeaseStore, Service {
     let configuration: Configuration
     private let pool: PostgresConnectionPool
     private let logger: Logger
@@ -182,6 +182,24 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
             }
             expected = command.expectedRevision
         }
+    }
+
+    /// Takes or renews a lease in `tm_leases`, timed by the server's clock.
+    public func acquireLease(_ name: String, holder: String, duration: Duration) async throws -> String {
+        try LeaseArguments.validate(name: name, holder: holder, duration: duration)
+        // A taker that lost a race for a free lease waited for the winner's insert, but its
+        // snapshot predates that row, so it sees no holder: it asks again, with a new snapshot.
+        for _ in 0..<3 {
+            let rows = try await run(
+                .prepared(.acquireLease, [name, holder, String(duration.wholeMilliseconds)]), "taking the lease \(name)")
+            if let current = rows.rows.first?.first ?? nil { return current }
+        }
+        throw TrafficManagerError.storeUnavailable("taking the lease \(name) returned no holder three times")
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws {
+        try LeaseArguments.validate(name: name, holder: holder)
+        _ = try await run(.prepared(.releaseLease, [name, holder]), "releasing the lease \(name)")
     }
 
     public func markPublished(_ eventIDs: [UUID]) async throws {

@@ -28,6 +28,10 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// Deletes a batch of expired idempotency keys, old published events and old audit
     /// entries; returns the three counts.
     case prune = "tm_prune"
+    /// Takes or renews a lease (migration 5); returns its holder after the statement.
+    case acquireLease = "tm_acquire_lease"
+    /// Ends a lease its holder has.
+    case releaseLease = "tm_release_lease"
 
     var sql: String {
         switch self {
@@ -102,6 +106,22 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                     RETURNING 1)
                 SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM events), (SELECT count(*) FROM audit)
                 """
+        case .acquireLease:
+            // The outer SELECT sees the row as it was before the insert: the old holder when the
+            // lease was not taken.
+            return """
+                WITH taken AS (
+                    INSERT INTO tm_leases (name, holder, expires_at)
+                    VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 millisecond')
+                    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                    WHERE tm_leases.holder = EXCLUDED.holder OR tm_leases.expires_at <= clock_timestamp()
+                    RETURNING holder)
+                SELECT holder FROM taken
+                UNION ALL
+                SELECT holder FROM tm_leases WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM taken)
+                """
+        case .releaseLease:
+            return "DELETE FROM tm_leases WHERE name = $1 AND holder = $2"
         case .audit:
             return """
                 INSERT INTO audit_log (event_id, action, tenant, service, env, version, url, revision, occurred_at)
@@ -116,13 +136,15 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     var isReadOnly: Bool {
         switch self {
         case .lookup, .endpoint, .unpublished, .list: return true
-        case .apply, .applyBatch, .markPublished, .audit, .prune: return false
+        case .apply, .applyBatch, .markPublished, .audit, .prune, .acquireLease, .releaseLease: return false
         }
     }
 
     var parameterCount: Int32 {
         switch self {
         case .markPublished, .applyBatch: return 1
+        case .releaseLease: return 2
+        case .acquireLease: return 3
         case .list: return 9
         case .unpublished: return 2
         case .prune: return 3

@@ -12,6 +12,12 @@ struct PostgresRouteStoreTests {
         await store.shutdown()
     }
 
+    @Test func thePostgresStorePassesTheLeaseContract() async throws {
+        let store = try await migratedStore()
+        try await LeaseStoreContract { store }.run()
+        await store.shutdown()
+    }
+
     @Test func migrationsAreSafeTwiceAndFromTwoProcessesAtOnce() async throws {
         let schema = freshSchema()
         let first = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))

@@ -37,6 +37,24 @@ import TrafficManagerTestKit
         }
     }
 
+    /// A lease that never expires and ignores who holds it: the last taker wins.
+    final class LastTakerLease: LeaseStore {
+        func acquireLease(_ name: String, holder: String, duration: Duration) async throws -> String { holder }
+        func releaseLease(_ name: String, holder: String) async throws {}
+    }
+
+    @Test func aLeaseThatGrantsEveryTakerFailsTheLeaseContract() async throws {
+        do {
+            try await LeaseStoreContract { LastTakerLease() }.run()
+            Issue.record("the contract passed a lease store that grants every taker")
+        } catch let violations as ContractViolations {
+            let failed = Set(violations.failures.map(\.check))
+            #expect(failed.contains("a free lease is taken; while it lasts another holder is refused and told who has it"))
+            #expect(failed.contains("of concurrent takers of a free lease exactly one gets it"))
+            #expect(failed.contains("an empty name, an empty holder or a zero duration is invalid input"))
+        }
+    }
+
     @Test func aCacheWithoutRevisionsFailsTheCacheContract() async throws {
         let error = await #expect(throws: ContractViolations.self) {
             try await RouteCacheContract(makeCache: { PlainCache() }, letTimePass: { _ in }).run()

@@ -8,6 +8,11 @@ import TrafficManagerTestKit
         try await RouteStoreContract { InMemoryRouteStore() }.run()
     }
 
+    @Test func theInMemoryStorePassesTheLeaseContract() async throws {
+        let store = InMemoryRouteStore()
+        try await LeaseStoreContract { store }.run()
+    }
+
     @Test func theInMemoryCachePassesTheCacheContract() async throws {
         let time = ManualTimeSource()
         try await RouteCacheContract(makeCache: { InMemoryRouteCache(time: time) }, letTimePass: { time.advance(by: $0) }).run()

@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Idempotency keys are scoped per tenant and kept for ``idempotencyKeyRetention``; after it a
 /// key may be used again for another request.
-public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning {
+public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning, LeaseStore {
     private struct ServiceKey: Hashable { var tenantID: Int64; var name: String }
     private struct EnvironmentKey: Hashable { var serviceID: Int64; var name: String }
     private struct EndpointKey: Hashable { var environmentID: Int64; var version: String }
@@ -39,6 +39,7 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         /// By tenant and key: `tenant|key` (a tenant name cannot hold `|`).
         var idempotency: [String: StoredKey] = [:]
         var nextID: Int64 = 1
+        var leases: [String: (holder: String, expiresAt: Duration)] = [:]
     }
 
     /// Row counts of each table, for tests that check nothing was half-written.
@@ -198,6 +199,26 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
                 return true
             }
             return PrunedRows(idempotencyKeys: keys.count, events: events)
+        }
+    }
+
+    /// Takes or renews a lease, timed by the store's monotonic clock.
+    public func acquireLease(_ name: String, holder: String, duration: Duration) async throws -> String {
+        try LeaseArguments.validate(name: name, holder: holder, duration: duration)
+        try await faults.check("acquireLease")
+        let now = time.monotonicNow()
+        return tables.withLock { tables in
+            if let lease = tables.leases[name], lease.holder != holder, lease.expiresAt > now { return lease.holder }
+            tables.leases[name] = (holder, now + duration)
+            return holder
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws {
+        try LeaseArguments.validate(name: name, holder: holder)
+        try await faults.check("releaseLease")
+        tables.withLock { tables in
+            if tables.leases[name]?.holder == holder { tables.leases[name] = nil }
         }
     }
 

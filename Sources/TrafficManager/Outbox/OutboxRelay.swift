@@ -7,7 +7,40 @@ import ServiceLifecycle
 /// An event becomes the relay's after ``Configuration-swift.struct/gracePeriod``, which leaves
 /// the write path time to publish it itself. A batch stops at its first failure, so events of
 /// one route go out in order; the next round starts again from the oldest.
+///
+/// With a ``Lease``, relays of several processes take turns: each round first takes or renews
+/// the lease, and only its holder publishes. The holder stops publishing once less than
+/// ``Lease/publishBound`` of the lease is left by its own clock (measured from when it asked),
+/// so two relays never publish side by side as long as one publish takes less than that bound.
+/// On shutdown the holder releases the lease and a standby takes over at its next round.
 public struct OutboxRelay: Service {
+    /// The lease relays of several processes share; see ``OutboxRelay``.
+    public struct Lease: Sendable {
+        /// Where the lease lives: normally the route store, which every relay reaches anyway.
+        public var store: any LeaseStore
+        /// The lease's name. Default `outbox-relay`.
+        public var name: String
+        /// This relay's name, unique among the relays (host name and process id, say).
+        public var holder: String
+        /// How long one take or renewal lasts. Default 30 s; renewed every round.
+        public var duration: Duration
+        /// How much of the lease must be left for a publish to start: more than one publish
+        /// may take (the publisher's delivery timeout, 10 s for Kafka). Default 15 s.
+        public var publishBound: Duration
+
+        /// Creates a lease setting.
+        public init(
+            store: any LeaseStore, name: String = "outbox-relay", holder: String, duration: Duration = .seconds(30),
+            publishBound: Duration = .seconds(15)
+        ) {
+            self.store = store
+            self.name = name
+            self.holder = holder
+            self.duration = duration
+            self.publishBound = publishBound
+        }
+    }
+
     /// How often and how much the relay publishes.
     public struct Configuration: Sendable, Hashable {
         /// How old an unpublished event must be before the relay takes it. Default 5 s.
@@ -28,16 +61,30 @@ public struct OutboxRelay: Service {
     private let outbox: any EventOutbox
     private let publisher: any EventPublisher
     private let configuration: Configuration
+    private let lease: Lease?
+    private let time: any TimeSource
+    private let leaseState = Locked(LeaseState())
     private let logger: Logger
 
+    private struct LeaseState {
+        /// The holder seen last, to log each change of holder once.
+        var lastHolder: String?
+    }
+
     /// Creates a relay from `outbox` to `publisher`.
+    ///
+    /// - Parameters:
+    ///   - lease: when set, the relay publishes only while it holds this lease.
+    ///   - time: the clock the lease is timed by.
     public init(
-        outbox: any EventOutbox, publisher: any EventPublisher, configuration: Configuration = .init(),
-        logger: Logger = Logger(label: "TrafficManager.OutboxRelay")
+        outbox: any EventOutbox, publisher: any EventPublisher, configuration: Configuration = .init(), lease: Lease? = nil,
+        time: any TimeSource = SystemTimeSource(), logger: Logger = Logger(label: "TrafficManager.OutboxRelay")
     ) {
         self.outbox = outbox
         self.publisher = publisher
         self.configuration = configuration
+        self.lease = lease
+        self.time = time
         self.logger = logger
     }
 
@@ -48,11 +95,54 @@ public struct OutboxRelay: Service {
                 try? await Task.sleep(for: configuration.interval)
             }
         }
+        await releaseLease()
+    }
+
+    /// Gives up the lease, if this relay holds one, so a standby need not wait for it to end.
+    public func releaseLease() async {
+        guard let lease else { return }
+        do {
+            try await lease.store.releaseLease(lease.name, holder: lease.holder)
+        } catch {
+            logger.warning(
+                "could not release the relay lease; another relay takes it when it ends",
+                metadata: ["lease": "\(lease.name)", "error": "\(error)"])
+        }
+    }
+
+    /// Takes or renews the lease: until when this relay may start a publish, by `time`'s
+    /// monotonic clock; `nil` when another relay holds it or the store did not answer.
+    private func holdLease(_ lease: Lease) async -> Duration? {
+        let asked = time.monotonicNow()
+        let holder: String
+        do {
+            holder = try await lease.store.acquireLease(lease.name, holder: lease.holder, duration: lease.duration)
+        } catch {
+            logger.warning("could not take the relay lease; not publishing this round", metadata: ["lease": "\(lease.name)", "error": "\(error)"])
+            return nil
+        }
+        let changed = leaseState.withLock { state -> Bool in
+            defer { state.lastHolder = holder }
+            return state.lastHolder != holder
+        }
+        if changed {
+            if holder == lease.holder {
+                logger.info("holding the relay lease; publishing", metadata: ["lease": "\(lease.name)", "holder": "\(holder)"])
+            } else {
+                logger.info("another relay holds the lease; standing by", metadata: ["lease": "\(lease.name)", "holder": "\(holder)"])
+            }
+        }
+        return holder == lease.holder ? asked + lease.duration - lease.publishBound : nil
     }
 
     /// One round: publishes and marks what is due. Returns how many events it published.
     @discardableResult
     public func relayOnce() async -> Int {
+        var publishUntil: Duration?
+        if let lease {
+            guard let until = await holdLease(lease) else { return 0 }
+            publishUntil = until
+        }
         let due: [RouteEvent]
         do {
             due = try await outbox.unpublishedEvents(olderThan: configuration.gracePeriod, limit: configuration.batchSize)
@@ -62,6 +152,10 @@ public struct OutboxRelay: Service {
         }
         var published = 0
         for event in due {
+            if let publishUntil, time.monotonicNow() >= publishUntil {
+                logger.info("the relay lease is running out; the rest waits for the next round", metadata: ["left": "\(due.count - published)"])
+                break
+            }
             do {
                 try await publisher.publish(event)
                 try await outbox.markPublished([event.eventID])
