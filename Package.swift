@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "TrafficManagerRedis", targets: ["TrafficManagerRedis"]),
         .library(name: "TrafficManagerPostgres", targets: ["TrafficManagerPostgres"]),
         .library(name: "TrafficManagerKafka", targets: ["TrafficManagerKafka"]),
+        .library(name: "TrafficManagerTopology", targets: ["TrafficManagerTopology"]),
         .executable(name: "tmctl", targets: ["tmctl"]),
         .executable(name: "tm-dev-kafka", targets: ["tm-dev-kafka"]),
         .executable(name: "QuickStart", targets: ["QuickStart"]),
@@ -93,12 +94,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "TrafficManagerTopology",
+            dependencies: ["TrafficManager", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "tmctl",
             dependencies: [
-                "TrafficManager", "TrafficManagerPostgres", "TrafficManagerRedis", "TrafficManagerKafka",
+                "TrafficManager", "TrafficManagerPostgres", "TrafficManagerRedis", "TrafficManagerKafka", "TrafficManagerTopology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -120,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "QuickStart",
             dependencies: [
-                "TrafficManager",
+                "TrafficManager", "TrafficManagerTopology",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "Examples/QuickStart"
@@ -180,6 +184,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "TrafficManagerTopologyTests",
+            dependencies: ["TrafficManager", "TrafficManagerTopology", "TrafficManagerTestKit"]
         ),
         .testTarget(
             name: "TmctlTests",

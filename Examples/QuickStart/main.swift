@@ -1,9 +1,12 @@
 // QuickStart: the chat application's routes (gateway, auth, user and chat services in dev,
-// staging and prod) on the in-memory backends. It resolves a miss, a hit, a negative hit and a
-// deactivated route, then prints the metrics it recorded.
+// staging and prod, from Examples/Topologies/chat-application.yaml) on the in-memory backends.
+// It resolves a miss, a hit, a negative hit and a deactivated route, then prints the metrics
+// it recorded. `swift run QuickStart FILE` loads another topology file.
+import Foundation
 import Logging
 import MetricsTestKit
 import TrafficManager
+import TrafficManagerTopology
 
 let metrics = TestMetrics()
 var logger = Logger(label: "QuickStart")
@@ -18,16 +21,21 @@ let manager = TrafficManager(
     metricsFactory: metrics
 )
 
-// The chat application: four services, each on its own port, in three environments.
-let services = [("gateway", 4000), ("user", 4001), ("chat", 4002), ("auth", 4003)]
-for environment in ["dev", "staging", "prod"] {
-    for (service, port) in services {
-        try await manager.createRoute(
-            tenant: "chat-app", service: service, environment: environment, version: "v1",
-            url: "http://\(service)-service.\(environment).svc.cluster.local:\(port)")
-    }
+// The chat application: four services, each on its own port, in three environments, plus the
+// gateway's local ports — read from its topology file and written in one batch.
+let file = CommandLine.arguments.dropFirst().first
+    ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Topologies/chat-application.yaml").path
+let topology: Topology
+do {
+    topology = try Topology(contentsOfFile: file)
+} catch {
+    // Every problem, with its line.
+    print(error)
+    exit(65)
 }
-print("Loaded \(services.count * 3) routes; \(bus.publishedEvents.count) route events published.\n")
+try await manager.applyBatch(topology.commands())
+print("Loaded \(topology.routes.count) routes from \(URL(fileURLWithPath: file).lastPathComponent); \(bus.publishedEvents.count) route events published.\n")
 
 func show(_ label: String, _ service: String, _ environment: String, _ version: String = "v1") async {
     do {

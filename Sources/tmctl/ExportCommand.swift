@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TrafficManager
+import TrafficManagerTopology
 
 /// `tmctl export`: writes the stored routes as a topology file `tmctl import` reads back.
 struct ExportCommand: AsyncParsableCommand {
@@ -8,7 +9,7 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export", abstract: "Write the stored routes as a topology file (import reads it back to the same routes).")
 
     @Option(help: "Only this tenant's routes.") var tenant: String?
-    @Option(help: "yaml or json.") var format = TopologyWriter.Format.yaml
+    @Option(help: "yaml or json.") var format = Topology.Format.yaml
     @Option(name: [.customShort("o"), .long], help: "Write to this file instead of standard output.") var output: String?
     @OptionGroup var store: StoreOptions
     @OptionGroup var log: LogOptions
@@ -18,7 +19,7 @@ struct ExportCommand: AsyncParsableCommand {
             let (tenant, format) = (tenant, format)
             let backends = try Backends(store: store, logger: try log.logger())
             let routes = try await backends.run { try await allRoutes(matching: RouteFilter(tenant: tenant), in: $0.store) }
-            let text = TopologyWriter.write(routes, format: format)
+            let text = Topology.render(routes, format: format)
             if let output {
                 do {
                     try text.write(toFile: output, atomically: true, encoding: .utf8)
@@ -33,4 +34,4 @@ struct ExportCommand: AsyncParsableCommand {
     }
 }
 
-extension TopologyWriter.Format: ExpressibleByArgument {}
+extension Topology.Format: ExpressibleByArgument {}

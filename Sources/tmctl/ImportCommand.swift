@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TrafficManager
+import TrafficManagerTopology
 
 /// `tmctl import FILE`: makes the stored routes match a topology file.
 struct ImportCommand: AsyncParsableCommand {
@@ -33,8 +34,11 @@ struct ImportCommand: AsyncParsableCommand {
         try await reportingFailures {
             let topology: Topology
             do {
-                topology = try TopologyReader.read(path: file)
-            } catch let errors as TopologyErrors {
+                topology = try Topology(contentsOfFile: file)
+            } catch let errors as TopologyError {
+                if errors.kind == .unreadable {
+                    throw CommandFailure(.noInput, errors.problems.first?.message ?? "cannot read \(file)")
+                }
                 for line in errors.lines { Console.error(line) }
                 throw CommandFailure(.invalidInput, "\(file) has \(errors.problems.count) problem\(errors.problems.count == 1 ? "" : "s"); nothing was written")
             }

@@ -1,4 +1,5 @@
 import TrafficManager
+import TrafficManagerTopology
 
 /// What an import changes: each file row compared with the stored route.
 struct ImportPlan {
@@ -57,11 +58,11 @@ struct ImportPlan {
         var changes: [Change] = []
         var unchanged = 0
         var named = Set<RouteID>()
-        for row in topology.rows {
+        for row in topology.routes {
             named.insert(row.route)
             let current = byRoute[row.route]
             let kind: Change.Kind?
-            switch (current, row.active) {
+            switch (current, row.isActive) {
             case (nil, _): kind = .create
             case (let current?, _) where current.url != row.url: kind = .update
             case (let current?, true): kind = current.isActive ? nil : .activate
@@ -71,7 +72,7 @@ struct ImportPlan {
                 unchanged += 1
                 continue
             }
-            changes.append(Change(kind: kind, route: row.route, current: current, url: row.url, endsInactive: !row.active, pruned: false))
+            changes.append(Change(kind: kind, route: row.route, current: current, url: row.url, endsInactive: !row.isActive, pruned: false))
         }
         if prune {
             for endpoint in stored where endpoint.isActive && !named.contains(endpoint.route) {

@@ -84,7 +84,7 @@ enum RouteJSON {
     /// `2026-05-28T20:26:40.001Z`: whole milliseconds, rounded (a `Date`'s double may sit just
     /// below the millisecond it was made from).
     static func timestamp(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let milliseconds = date.unixMilliseconds
         let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
         let (wholeSeconds, remainder) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
         let base = Date(timeIntervalSince1970: TimeInterval(wholeSeconds)).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
