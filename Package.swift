@@ -43,10 +43,13 @@ let package = Package(
             name: "TrafficManagerTestKit",
             dependencies: [
                 "TrafficManager",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Repository plumbing for this package's own tests (local servers, scripts); not a product.
+        .target(name: "TrafficManagerTestSupport"),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -145,7 +148,7 @@ let package = Package(
             dependencies: [
                 "TrafficManager",
                 "TrafficManagerRedis",
-                "TrafficManagerTestKit",
+                "TrafficManagerTestKit", "TrafficManagerTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
@@ -154,7 +157,7 @@ let package = Package(
             dependencies: [
                 "TrafficManager",
                 "TrafficManagerPostgres",
-                "TrafficManagerTestKit",
+                "TrafficManagerTestKit", "TrafficManagerTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -168,7 +171,7 @@ let package = Package(
                 "TrafficManagerKafka",
                 "TrafficManagerPostgres",
                 "TrafficManagerRedis",
-                "TrafficManagerTestKit",
+                "TrafficManagerTestKit", "TrafficManagerTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -187,15 +190,15 @@ let package = Package(
         ),
         .testTarget(
             name: "TrafficManagerTopologyTests",
-            dependencies: ["TrafficManager", "TrafficManagerTopology", "TrafficManagerTestKit"]
+            dependencies: ["TrafficManager", "TrafficManagerTopology", "TrafficManagerTestKit", "TrafficManagerTestSupport"]
         ),
         .testTarget(
             name: "TmctlTests",
-            dependencies: ["TrafficManager", "TrafficManagerKafka", "TrafficManagerTestKit"]
+            dependencies: ["TrafficManager", "TrafficManagerKafka", "TrafficManagerTestKit", "TrafficManagerTestSupport"]
         ),
         .testTarget(
             name: "TrafficManagerTestKitTests",
-            dependencies: ["TrafficManager", "TrafficManagerTestKit"]
+            dependencies: ["TrafficManager", "TrafficManagerTestKit", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 
 let servicesSkip: Comment = "needs PostgreSQL and Redis (scripts/start-postgres.sh, scripts/start-redis.sh)"
 let servicesRun = TestServices.postgres.shouldRun && TestServices.redis.shouldRun

@@ -1,6 +1,7 @@
 import Foundation
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 
 /// The `tmctl` binary built beside this test bundle, run as a script would run it.
 struct Tmctl {

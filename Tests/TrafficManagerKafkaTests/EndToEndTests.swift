@@ -8,6 +8,7 @@ import TrafficManagerKafka
 @testable import TrafficManagerPostgres
 import TrafficManagerRedis
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 
 /// PostgreSQL, Redis and Kafka together: a write in one instance reaches another instance's
 /// cache only through the event and its invalidation consumer.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 
 /// `Examples/FullStack` runs against the local servers, and the README shows its wiring as it is.
 @Suite struct FullStackExampleTests {

@@ -4,6 +4,7 @@ import Testing
 @testable import TrafficManagerPostgres
 import TrafficManagerRedis
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 
 /// A retried write after a lost reply, and a write whose outcome is unknown, on PostgreSQL and
 /// Redis: the old URL never stays cached.

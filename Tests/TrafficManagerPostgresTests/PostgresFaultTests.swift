@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerPostgres
 
 /// The PostgreSQL store behind a fault proxy: a path that freezes with its sockets open, and

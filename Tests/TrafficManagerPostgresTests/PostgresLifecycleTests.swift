@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerPostgres
 
 /// `run()` hosts the store's threads: calls before it wait for it, none run after shutdown.

@@ -1,6 +1,7 @@
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerPostgres
 
 /// The PostgreSQL password shows in no rendering of the configuration, the store or its errors.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerPostgres
 
 /// PostgreSQL stopped and started again under a stream of calls, on a server of this test's own.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerPostgres
 
 @Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 /// The Redis cache behind a fault proxy: a path that freezes with its sockets open, resets,

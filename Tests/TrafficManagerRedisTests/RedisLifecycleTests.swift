@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 /// `run()` hosts the cache's threads: calls before it wait for it, none run after shutdown.

@@ -1,6 +1,7 @@
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 /// The Redis password shows in no rendering of the configuration, the cache or its errors.

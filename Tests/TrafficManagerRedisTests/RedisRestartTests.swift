@@ -3,6 +3,7 @@ import MetricsTestKit
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 /// Redis killed and started again under a stream of resolves, on a Redis of this test's own.

@@ -3,6 +3,7 @@ import MetricsTestKit
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 @Suite(.enabled(if: TestServices.redis.shouldRun, redisSkip))

@@ -3,6 +3,7 @@ import Testing
 import TrafficManager
 import TrafficManagerConnectionRuntime
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 #if canImport(Glibc)

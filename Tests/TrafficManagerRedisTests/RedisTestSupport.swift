@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 @testable import TrafficManagerRedis
 
 /// A cache on the test Redis, under a key prefix of its own.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrafficManager
 import TrafficManagerTestKit
+import TrafficManagerTestSupport
 import TrafficManagerTopology
 
 /// The seed systems' topologies under `Examples/Topologies/` read, load in one batch and resolve.

@@ -1,0 +1,1 @@
+../../../Sources/TrafficManagerTestSupport/RepositoryScripts.swift
