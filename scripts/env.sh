@@ -7,3 +7,5 @@ export TM_PG_PASSWORD="${TM_PG_PASSWORD:-tm}"
 export TM_PG_DATABASE="${TM_PG_DATABASE:-${TM_PG_DB:-trafficmanager_test}}"
 export TM_REDIS_HOST="${TM_REDIS_HOST:-127.0.0.1}"
 export TM_REDIS_PORT="${TM_REDIS_PORT:-56379}"
+# The certificate authority scripts/start-postgres.sh made for its server's TLS certificate.
+export TM_PG_SSLROOTCERT="${TM_PG_SSLROOTCERT:-${TM_PG_DIR:-/tmp/tm-pg}/tls/ca.crt}"

@@ -42,6 +42,34 @@ fi
 for ((i = 0; i < timeout; i++)); do ready && break; sleep 1; done
 ready || { echo "start-postgres: no answer on $TM_PG_HOST:$TM_PG_PORT after ${timeout}s" >&2; exit 1; }
 
+# TLS when the server is ours: a throwaway certificate authority and a server certificate for
+# 127.0.0.1 and localhost under $dir/tls (ca.crt is what clients verify against), turned on by
+# a reload, so a server started before this step gets it too.
+if [ -S "$dir/.s.PGSQL.$TM_PG_PORT" ] && command -v openssl >/dev/null; then
+  tls="$dir/tls"
+  if [ ! -f "$tls/server.crt" ]; then
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=TrafficManager test CA" \
+      -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+      -extfile "$tls/san.ext" -out "$tls/server.crt" 2>/dev/null
+    chmod 600 "$tls/server.key" "$tls/ca.key"
+    chmod 644 "$tls/ca.crt" "$tls/server.crt"
+    [ ${#as[@]} -eq 0 ] || chown -R postgres: "$tls"
+  fi
+  if ! grep -q "^ssl = on" "$data/postgresql.conf" 2>/dev/null; then
+    printf '%s\n' "ssl = on" "ssl_cert_file = '$tls/server.crt'" "ssl_key_file = '$tls/server.key'" >>"$data/postgresql.conf"
+    "${as[@]}" "$bin/pg_ctl" -D "$data" reload >/dev/null
+    for ((i = 0; i < 10; i++)); do
+      PGPASSWORD="$TM_PG_PASSWORD" PGSSLMODE=require "$bin/psql" -X -q -h "$TM_PG_HOST" -p "$TM_PG_PORT" -U "$TM_PG_USER" \
+        -d postgres -tAc 'select 1' >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  fi
+fi
+
 # Create the role and database when the server is ours (reachable through our socket as superuser).
 if [ -S "$dir/.s.PGSQL.$TM_PG_PORT" ]; then
   "${as[@]}" env TM_PG_PASSWORD="$TM_PG_PASSWORD" "$bin/psql" -X -q -h "$dir" -p "$TM_PG_PORT" -d postgres \
@@ -58,3 +86,4 @@ PGPASSWORD="$TM_PG_PASSWORD" "$bin/psql" -X -q -h "$TM_PG_HOST" -p "$TM_PG_PORT"
   || { echo "start-postgres: cannot log in as $TM_PG_USER to $TM_PG_DATABASE" >&2; exit 1; }
 echo "start-postgres: $("$bin/postgres" --version) ready (data $data, log $dir/postgres.log)" >&2
 for v in TM_PG_HOST TM_PG_PORT TM_PG_USER TM_PG_DATABASE; do printf 'export %s=%q\n' "$v" "${!v}"; done
+[ ! -f "$dir/tls/ca.crt" ] || printf 'export TM_PG_SSLROOTCERT=%q\n' "$dir/tls/ca.crt"

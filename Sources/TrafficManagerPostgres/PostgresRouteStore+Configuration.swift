@@ -66,6 +66,10 @@ extension PostgresRouteStore {
         /// per tenant); after it the key may be used for another request, as the IETF
         /// Idempotency-Key draft expects. A ``RetentionService`` deletes expired keys. Default 24 h.
         public var idempotencyKeyRetention: Duration
+        /// The PEM file of certificate authorities that `verify-ca` and `verify-full` check the
+        /// server's certificate against (libpq's `sslrootcert`); `nil`: libpq's default,
+        /// `~/.postgresql/root.crt`.
+        public var sslRootCertificate: String?
 
         /// Creates a configuration.
         public init(
@@ -84,8 +88,10 @@ extension PostgresRouteStore {
             callTimeout: Duration? = nil,
             maximumQueueDepth: Int = 10_000,
             tcpUserTimeout: Duration = .seconds(10),
-            idempotencyKeyRetention: Duration = .seconds(86_400)
+            idempotencyKeyRetention: Duration = .seconds(86_400),
+            sslRootCertificate: String? = nil
         ) {
+            self.sslRootCertificate = sslRootCertificate
             self.idempotencyKeyRetention = idempotencyKeyRetention
             self.callTimeoutOverride = callTimeout
             self.maximumQueueDepth = maximumQueueDepth
@@ -123,6 +129,7 @@ extension PostgresRouteStore {
             }
             parameters += [("user", user), ("dbname", database), ("sslmode", sslMode.rawValue)]
             if let password { parameters.append(("password", password)) }
+            if let sslRootCertificate { parameters.append(("sslrootcert", sslRootCertificate)) }
             parameters.append(("application_name", "TrafficManager"))
             parameters.append(("connect_timeout", String(max(2, connectTimeout.components.seconds))))
             var options = "-c statement_timeout=\(max(1, statementTimeout.wholeMilliseconds)) -c client_min_messages=warning"

@@ -42,6 +42,8 @@ struct StoreOptions: ParsableArguments {
     var schema: String?
     @Option(name: .customLong("pg-sslmode"), help: "disable, allow, prefer, require, verify-ca or verify-full (TM_PG_SSLMODE; default prefer).")
     var sslMode: String?
+    @Option(name: .customLong("pg-sslrootcert"), help: "The CA certificates (PEM) verify-ca and verify-full check the server against (TM_PG_SSLROOTCERT).")
+    var sslRootCertificate: String?
     @Option(name: .customLong("pg-password-file"), help: "A file holding the PostgreSQL password (TM_PG_PASSWORD_FILE).")
     var passwordFile: String?
     @Flag(name: .customLong("pg-password-stdin"), help: "Read the PostgreSQL password from the first line of standard input.")
@@ -60,7 +62,7 @@ struct StoreOptions: ParsableArguments {
         return PostgresRouteStore.Configuration(
             endpoint: endpoint, user: Setting.value(user, "TM_PG_USER", default: "tm"), password: try password(),
             database: Setting.value(database, "TM_PG_DATABASE", default: "routes"), schema: schemaText.isEmpty ? nil : schemaText,
-            sslMode: mode)
+            sslMode: mode, sslRootCertificate: sslRootCertificate ?? Setting.environment["TM_PG_SSLROOTCERT"].flatMap { $0.isEmpty ? nil : $0 })
     }
 
     private func password() throws -> String? {
