@@ -40,6 +40,8 @@ else
   phase "tests" swift test --skip-build --skip FuzzTests --skip FaultTests
   phase "fault tests" swift test --skip-build --filter FaultTests
   phase "fuzz tests" swift test --skip-build --filter FuzzTests
+  # The DocC documentation of every library, warnings as errors.
+  phase "documentation" bash scripts/build-docs.sh
 fi
 
 # The same suite under ThreadSanitizer, in a build folder of its own (TM_SKIP_TSAN=1 skips it).

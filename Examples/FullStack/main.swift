@@ -50,7 +50,9 @@ let manager = TrafficManager(store: store, cache: cache, publisher: OutboxPublis
 let services = ServiceGroup(
     services: [
         store, cache, kafka,
-        OutboxRelay(outbox: store, publisher: OutboxPublisher(publisher: kafka, outbox: store)),
+        // Every instance runs a relay; the lease lets one of them publish at a time.
+        OutboxRelay(
+            outbox: store, publisher: OutboxPublisher(publisher: kafka, outbox: store), lease: .init(store: store, holder: instanceID)),
         // Every instance invalidates its cache on every change, with the manager's tombstone TTL.
         EventConsumerService(source: events, group: "cache-\(instanceID)", handler: manager.cacheInvalidationConsumer()),
         // One audit log for all instances: one group.

@@ -32,6 +32,11 @@ public final class TrafficManager: Sendable {
     /// Creates a manager over the given backends.
     ///
     /// - Parameters:
+    ///   - store: the source of truth.
+    ///   - cache: the shared cache.
+    ///   - publisher: where change events go; wrap it in ``OutboxPublisher`` to mark them in the outbox.
+    ///   - configuration: TTLs, deadlines and input rules.
+    ///   - logger: where both paths log.
     ///   - metricsFactory: where metrics go; the bootstrapped swift-metrics factory by default.
     ///   - time: the clock for TTL bookkeeping and the cache breaker.
     public init(

@@ -1,8 +1,8 @@
 /// Settings shared by the read and write paths.
 public struct TrafficManagerConfiguration: Sendable, Hashable {
-    /// How long a resolved URL stays cached. Default 60 s (spec §2).
+    /// How long a resolved URL stays cached. Default 60 s.
     public var positiveTTL: Duration
-    /// How long a not-found answer stays cached. Default 10 s (spec §2).
+    /// How long a not-found answer stays cached. Default 10 s.
     public var negativeTTL: Duration
     /// How long an invalidation tombstone stays cached. Default 30 s. The writer and every
     /// ``CacheInvalidationConsumer`` made by ``TrafficManager/cacheInvalidationConsumer(logger:)``

@@ -12,7 +12,7 @@ import TrafficManager
 ///   Java client would.
 /// - The value is the event's versioned JSON; the event id is also in the `event_id` header.
 /// - ``publish(_:)`` returns once the broker acknowledged the message, or throws
-///   ``TrafficManagerError/Code/eventsUnavailable`` when it was not acknowledged within
+///   `TrafficManagerError/Code/eventsUnavailable` when it was not acknowledged within
 ///   ``KafkaConfiguration/deliveryTimeout``.
 ///
 /// Delivery reports are served by a thread of the publisher's own that polls librdkafka. As a
@@ -34,10 +34,13 @@ public final class KafkaEventPublisher: EventPublisher, Service {
 
     /// Creates the producer and starts its poll thread.
     ///
-    /// - Parameter flushTimeout: how long shutdown waits for messages in flight; past it they
-    ///   are purged and their `publish` calls fail with
-    ///   ``TrafficManagerError/Code/eventsUnavailable``.
-    /// - Throws: ``TrafficManagerError/Code/eventsUnavailable`` when librdkafka refuses the
+    /// - Parameters:
+    ///   - configuration: the brokers, topic and delivery timeout.
+    ///   - flushTimeout: how long shutdown waits for messages in flight; past it they
+    ///     are purged and their `publish` calls fail with
+    ///     `TrafficManagerError/Code/eventsUnavailable`.
+    ///   - logger: where the producer logs.
+    /// - Throws: `TrafficManagerError/Code/eventsUnavailable` when librdkafka refuses the
     ///   configuration.
     public init(
         configuration: KafkaConfiguration, flushTimeout: Duration = .seconds(10),

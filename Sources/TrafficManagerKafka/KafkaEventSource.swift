@@ -12,11 +12,11 @@ import TrafficManager
 /// that throws gets the same event again after ``redeliveryDelay``; a consumer stopped before
 /// its commit leaves the event to the group's next consumer.
 ///
-/// Reading is tolerant (see ``RouteEvent``): unknown fields are ignored and an event of a newer
+/// Reading is tolerant (see `RouteEvent`): unknown fields are ignored and an event of a newer
 /// schema version that carries the route and revision is delivered. A message that still
 /// cannot be read is counted in `event_undecodable_total`, handed to the dead-letter handler
 /// and committed, so it never stalls its partition; the default handler logs the first message
-/// of each kind of failure (``RouteEventDecodingError/kind``) and counts the rest.
+/// of each kind of failure (`RouteEventDecodingError/kind`) and counts the rest.
 ///
 /// Cancelling `consume` stops the consumer: it leaves the group (`rd_kafka_consumer_close_queue`,
 /// served by its thread) and returns within ``shutdownTimeout`` however the broker behaves —
@@ -34,8 +34,14 @@ public final class KafkaEventSource: RouteEventSource {
 
     /// Creates a source reading ``KafkaConfiguration/topic``.
     ///
-    /// - Parameter deadLetters: gets each message that is not a readable route event, after it
-    ///   is counted and before its offset is committed; `nil` logs the first of each kind.
+    /// - Parameters:
+    ///   - configuration: the brokers and topic.
+    ///   - redeliveryDelay: how long to wait before handing a failed event to the handler again.
+    ///   - shutdownTimeout: how long a cancelled `consume` may take to leave its group.
+    ///   - deadLetters: gets each message that is not a readable route event, after it
+    ///     is counted and before its offset is committed; `nil` logs the first of each kind.
+    ///   - logger: where the consumer logs.
+    ///   - metricsFactory: where `event_undecodable_total` goes.
     public init(
         configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500), shutdownTimeout: Duration = .seconds(5),
         deadLetters: (@Sendable (UndecodableEvent) async -> Void)? = nil,

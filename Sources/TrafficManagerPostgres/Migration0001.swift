@@ -1,4 +1,4 @@
-/// Migration 1: the spec's tables with the unique constraints idempotency rests on, the
+/// Migration 1: the tables (tenants, services, environments, endpoints) with the unique constraints idempotency rests on, the
 /// `route_events` outbox, the idempotency keys, and `tm_apply`, the function every write calls.
 enum Migration0001 {
     static let sql = #"""

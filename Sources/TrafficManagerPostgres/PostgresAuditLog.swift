@@ -1,6 +1,6 @@
 import TrafficManager
 
-/// An ``AuditLog`` in the `audit_log` table (migration 2), on the connections of a
+/// An `AuditLog` in the `audit_log` table (migration 2), on the connections of a
 /// ``PostgresRouteStore``. An event id is recorded once; redelivery adds nothing.
 public struct PostgresAuditLog: AuditLog {
     private let store: PostgresRouteStore

@@ -39,8 +39,8 @@ extension PostgresRouteStore {
         public var statementTimeout: Duration
         /// How long a call may take, measured from the call: queue wait, connecting, the one
         /// retry of a read and the reply included. Past it a read fails with
-        /// ``TrafficManagerError/Code/deadlineExceeded`` and a write whose statement was sent
-        /// with ``TrafficManagerError/Code/outcomeUnknown``. Default: `statementTimeout` + 1 s,
+        /// `TrafficManagerError/Code/deadlineExceeded` and a write whose statement was sent
+        /// with `TrafficManagerError/Code/outcomeUnknown`. Default: `statementTimeout` + 1 s,
         /// so the server gives up on a slow statement first. Migrations get at least 60 s.
         public var callTimeout: Duration {
             get { callTimeoutOverride ?? statementTimeout + .seconds(1) }
@@ -48,7 +48,7 @@ extension PostgresRouteStore {
         }
         private var callTimeoutOverride: Duration?
         /// Calls that may wait for one connection at once; more fail at once with
-        /// ``TrafficManagerError/Code/overloaded``. Default 10,000.
+        /// `TrafficManagerError/Code/overloaded`. Default 10,000.
         public var maximumQueueDepth: Int
         /// TCP keepalive and `tcp_user_timeout`: a connection whose peer stops acknowledging
         /// is closed by the kernel after this long. Default 10 s.
@@ -64,7 +64,7 @@ extension PostgresRouteStore {
         public var reconnectBackOff: ReconnectBackOff
         /// How long a write's result stays stored under its idempotency key (keys are scoped
         /// per tenant); after it the key may be used for another request, as the IETF
-        /// Idempotency-Key draft expects. A ``RetentionService`` deletes expired keys. Default 24 h.
+        /// Idempotency-Key draft expects. A `RetentionService` deletes expired keys. Default 24 h.
         public var idempotencyKeyRetention: Duration
         /// The PEM file of certificate authorities that `verify-ca` and `verify-full` check the
         /// server's certificate against (libpq's `sslrootcert`); `nil`: libpq's default,

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import TrafficManager
 
-/// A ``RouteStore`` in PostgreSQL, over libpq.
+/// A `RouteStore` in PostgreSQL, over libpq.
 ///
 /// - Reads are one prepared statement; concurrent reads queued on one connection go out
 ///   together in libpq's pipeline mode.
@@ -14,13 +14,13 @@ import TrafficManager
 ///   idempotency key's result — all or nothing. Serialization failures and deadlocks are
 ///   retried (``Configuration-swift.struct/serializationRetries``).
 /// - Connections are made on first use and again after they break; while the server is
-///   unreachable calls fail fast with ``TrafficManagerError/Code/storeUnavailable``, naming the
+///   unreachable calls fail fast with `TrafficManagerError/Code/storeUnavailable`, naming the
 ///   host and port but never the password.
 ///
 /// It is a swift-service-lifecycle `Service`: ``run()`` hosts the connection threads until
 /// shutdown. Run it in a `ServiceGroup`, or as `Task { try await store.run() }` and call
 /// ``shutdown()`` when done. Calls made before `run()` — `migrate()` included — wait for it
-/// within their deadline; calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
+/// within their deadline; calls after shutdown fail with `TrafficManagerError/Code/notRunning`.
 public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, LeaseStore, Service {
     let configuration: Configuration
     private let pool: PostgresConnectionPool
@@ -29,8 +29,11 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     /// Creates the store; ``run()`` starts its connection threads.
     ///
     /// - Precondition: `configuration.schema`, if set, is letters, digits and `_`.
-    /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
-    ///   (`backend` = `postgres`): queue depth, wait, deadline misses, connects, up.
+    /// - Parameters:
+    ///   - configuration: the server, credentials, pool and deadlines.
+    ///   - logger: where the store logs.
+    ///   - metricsFactory: where each connection's `ConnectionMetrics` go
+    ///     (`backend` = `postgres`): queue depth, wait, deadline misses, connects, up.
     public init(
         configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Postgres"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
@@ -254,14 +257,14 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     /// Starts the connection threads and hosts them until graceful shutdown, cancellation or
     /// ``shutdown()``; returns when every thread has stopped.
     ///
-    /// - Throws: ``TrafficManagerError/Code/notRunning`` when the store was shut down already.
+    /// - Throws: `TrafficManagerError/Code/notRunning` when the store was shut down already.
     public func run() async throws {
         try await pool.run()
     }
 
     /// Closes every connection after the statements already queued (each within its
     /// deadline) and returns when every thread has stopped; ``run()`` returns too. Later calls
-    /// fail with ``TrafficManagerError/Code/notRunning``.
+    /// fail with `TrafficManagerError/Code/notRunning`.
     public func shutdown() async {
         await pool.close()
     }

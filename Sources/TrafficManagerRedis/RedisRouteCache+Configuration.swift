@@ -23,14 +23,14 @@ extension RedisRouteCache {
         /// How long connecting may take. Default 1 s.
         public var connectTimeout: Duration
         /// How long a call may take, measured from the call: queue wait, reconnect and reply
-        /// included. Past it the call fails with ``TrafficManagerError/Code/deadlineExceeded``;
+        /// included. Past it the call fails with `TrafficManagerError/Code/deadlineExceeded`;
         /// a connection whose reply is that late is dropped. Default 250 ms.
         public var commandTimeout: Duration
         /// TCP keepalive and `TCP_USER_TIMEOUT`: a connection whose peer stops acknowledging
         /// is closed by the kernel after this long. Default 10 s.
         public var tcpUserTimeout: Duration
         /// Calls that may wait for one connection at once; more fail at once with
-        /// ``TrafficManagerError/Code/overloaded``. Default 10,000.
+        /// `TrafficManagerError/Code/overloaded`. Default 10,000.
         public var maximumQueueDepth: Int
         /// Put before every key. Default `"tm:route:"`.
         public var keyPrefix: String

@@ -5,20 +5,20 @@ import ServiceLifecycle
 import TrafficManager
 import TrafficManagerConnectionRuntime
 
-/// A ``RouteCache`` in Redis, over hiredis.
+/// A `RouteCache` in Redis, over hiredis.
 ///
 /// - Hits are a plain `GET`; fills and invalidations are one server-side script (`EVALSHA`,
 ///   loaded once and again after `NOSCRIPT`) that compares revisions and sets the entry with its
 ///   TTL atomically.
 /// - Each of ``Configuration-swift.struct/connectionCount`` connections is owned by a thread of
 ///   its own that pipelines whatever commands are queued when it wakes.
-/// - An unreachable Redis fails calls at once with ``TrafficManagerError/Code/cacheUnavailable``
+/// - An unreachable Redis fails calls at once with `TrafficManagerError/Code/cacheUnavailable`
 ///   (the resolver then answers from the store); connections come back by themselves.
 ///
 /// It is a swift-service-lifecycle `Service`: ``run()`` hosts the connection threads until
 /// shutdown. Run it in a `ServiceGroup`, or as `Task { try await cache.run() }` and call
 /// ``shutdown()`` when done. Calls made before `run()` wait for it within their deadline;
-/// calls after shutdown fail with ``TrafficManagerError/Code/notRunning``.
+/// calls after shutdown fail with `TrafficManagerError/Code/notRunning`.
 public final class RedisRouteCache: RouteCache, Service {
     private let configuration: Configuration
     private let connections: [ConnectionThread<RedisConnection>]
@@ -30,8 +30,11 @@ public final class RedisRouteCache: RouteCache, Service {
     /// Creates the cache; ``run()`` starts its connection threads. Connections are made on
     /// first use.
     ///
-    /// - Parameter metricsFactory: where each connection's ``ConnectionMetrics`` go
-    ///   (`backend` = `redis`): queue depth, wait, deadline misses, connects, up.
+    /// - Parameters:
+    ///   - configuration: the server, connections and deadlines.
+    ///   - logger: where the cache logs.
+    ///   - metricsFactory: where each connection's `ConnectionMetrics` go
+    ///     (`backend` = `redis`): queue depth, wait, deadline misses, connects, up.
     public init(
         configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
@@ -115,14 +118,14 @@ public final class RedisRouteCache: RouteCache, Service {
     /// Starts the connection threads and hosts them until graceful shutdown, cancellation or
     /// ``shutdown()``; returns when every thread has stopped.
     ///
-    /// - Throws: ``TrafficManagerError/Code/notRunning`` when the cache was shut down already.
+    /// - Throws: `TrafficManagerError/Code/notRunning` when the cache was shut down already.
     public func run() async throws {
         try await threads.run()
     }
 
     /// Closes every connection after the commands already queued (each within its deadline)
     /// and returns when every thread has stopped; ``run()`` returns too. Later calls fail with
-    /// ``TrafficManagerError/Code/notRunning``.
+    /// `TrafficManagerError/Code/notRunning`.
     public func shutdown() async {
         await threads.shutdown()
     }

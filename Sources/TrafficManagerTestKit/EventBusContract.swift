@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import TrafficManager
 
-/// The behaviour every ``EventPublisher`` and its ``RouteEventSource`` must show together.
+/// The behaviour every `EventPublisher` and its `RouteEventSource` must show together.
 ///
 /// `makeBus` returns a publisher and the source that reads what it publishes; each check
 /// calls it once and uses consumer groups of its own.

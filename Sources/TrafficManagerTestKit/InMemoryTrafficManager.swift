@@ -2,7 +2,7 @@ import CoreMetrics
 import Logging
 import TrafficManager
 
-/// A ``TrafficManager/TrafficManager`` on the in-memory backends, every part on one manual
+/// A `TrafficManager/TrafficManager` on the in-memory backends, every part on one manual
 /// clock — the one call a test of your own code needs:
 ///
 /// ```swift

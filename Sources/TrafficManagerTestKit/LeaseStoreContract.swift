@@ -1,7 +1,7 @@
 import Foundation
 import TrafficManager
 
-/// The behaviour every ``LeaseStore`` must show, timed by the real clock (a check waits for a
+/// The behaviour every `LeaseStore` must show, timed by the real clock (a check waits for a
 /// 300 ms lease to end):
 ///
 /// ```swift

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import TrafficManager
 
-/// A ``TimeSource`` that moves only when told to, so tests expire TTLs without sleeping.
+/// A `TimeSource` that moves only when told to, so tests expire TTLs without sleeping.
 public final class ManualTimeSource: TimeSource {
     private struct State {
         var monotonic: Duration = .zero

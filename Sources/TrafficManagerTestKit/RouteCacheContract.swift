@@ -1,7 +1,7 @@
 import Foundation
 import TrafficManager
 
-/// The behaviour every ``RouteCache`` must show.
+/// The behaviour every `RouteCache` must show.
 ///
 /// ```swift
 /// let time = ManualTimeSource()

@@ -1,7 +1,7 @@
 import Foundation
 import TrafficManager
 
-/// The behaviour every ``RouteStore`` must show. Run it against each implementation:
+/// The behaviour every `RouteStore` must show. Run it against each implementation:
 ///
 /// ```swift
 /// try await RouteStoreContract { InMemoryRouteStore() }.run()

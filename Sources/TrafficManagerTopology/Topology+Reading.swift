@@ -8,7 +8,9 @@ extension Topology {
 
     /// Reads and checks the topology file at `path`.
     ///
-    /// - Parameter allowedURLSchemes: the schemes a route's URL may use, lowercase.
+    /// - Parameters:
+    ///   - path: the file, YAML or JSON.
+    ///   - allowedURLSchemes: the schemes a route's URL may use, lowercase.
     /// - Throws: ``TopologyError`` — `unreadable` when the file cannot be read, `invalid` with
     ///   every problem found, each with its line.
     public init(contentsOfFile path: String, allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes) throws(TopologyError) {

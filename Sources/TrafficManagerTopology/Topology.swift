@@ -51,7 +51,7 @@ public struct Topology: Hashable, Sendable {
 
     /// The commands that make each route of the topology exist as the file says: an upsert of
     /// its URL, followed by a deactivation for an inactive one. Apply them in one batch
-    /// (``TrafficManager/TrafficManager/applyBatch(_:)``) to load the topology into a store.
+    /// (`TrafficManager/TrafficManager/applyBatch(_:)`) to load the topology into a store.
     public func commands() throws -> [RouteCommand] {
         try routes.flatMap { route -> [RouteCommand] in
             let upsert = try RouteCommand(route: route.route, operation: .upsert(url: route.url))

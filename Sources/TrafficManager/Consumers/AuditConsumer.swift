@@ -1,4 +1,4 @@
-/// Records every route event in an ``AuditLog`` (spec §6). The log ignores an event id it has
+/// Records every route event in an ``AuditLog``. The log ignores an event id it has
 /// already recorded, so redelivery adds nothing.
 public struct AuditConsumer: RouteEventHandler {
     private let log: any AuditLog

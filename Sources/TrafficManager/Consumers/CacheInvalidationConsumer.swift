@@ -1,6 +1,6 @@
 import Logging
 
-/// Invalidates a route's cache entry when its event arrives (spec §6).
+/// Invalidates a route's cache entry when its event arrives.
 ///
 /// It writes a tombstone at the event's revision, which removes positive and negative entries
 /// alike, and never replaces an entry at the same or a newer revision — so a redelivered or

@@ -1,5 +1,5 @@
 /// One event handed out by ``RouteEventSource/deliveries(group:)``. It counts as handled only
-/// once ``acknowledge()`` is called; ``reject()`` has it delivered again.
+/// once ``acknowledge()`` is called; ``reject(_:)`` has it delivered again.
 public struct RouteEventDelivery: Sendable {
     /// The event.
     public let event: RouteEvent

@@ -64,7 +64,9 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
 
     /// Creates an empty store reading wall time from `time`.
     ///
-    /// - Parameter idempotencyKeyRetention: how long a key's result is kept; default 24 h.
+    /// - Parameters:
+    ///   - time: the clock for timestamps and key expiry.
+    ///   - idempotencyKeyRetention: how long a key's result is kept; default 24 h.
     public init(time: any TimeSource = SystemTimeSource(), idempotencyKeyRetention: Duration = .seconds(86_400)) {
         self.time = time
         self.idempotencyKeyRetention = idempotencyKeyRetention

@@ -25,7 +25,9 @@ public enum EndpointURL {
 
     /// Checks that `value` is an acceptable endpoint URL.
     ///
-    /// - Parameter allowedSchemes: lowercase scheme names.
+    /// - Parameters:
+    ///   - value: the URL text.
+    ///   - allowedSchemes: lowercase scheme names.
     /// - Throws: ``ValidationError`` with field `url` and the rule it broke.
     public static func validate(_ value: String, allowedSchemes: Set<String> = defaultSchemes) throws(ValidationError) {
         let bytes = Array(value.utf8)

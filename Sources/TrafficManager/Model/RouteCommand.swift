@@ -25,6 +25,8 @@ public struct RouteCommand: Hashable, Sendable {
     /// Creates a command. The URL of an upsert is validated here (see ``EndpointURL``).
     ///
     /// - Parameters:
+    ///   - route: the route written.
+    ///   - operation: what to do to it.
     ///   - expectedRevision: see ``expectedRevision``; `nil` writes whatever the revision.
     ///   - allowedURLSchemes: the schemes an upsert's URL may use, lowercase.
     /// - Throws: ``ValidationError`` when the URL is not acceptable, or the expected revision

@@ -1,6 +1,6 @@
 import CoreMetrics
 
-/// The metrics TrafficManager records (spec §10), created once through a swift-metrics factory.
+/// The metrics TrafficManager records, created once through a swift-metrics factory.
 ///
 /// Names are the specification's, behind a configurable prefix (`prefix + "cache_hit_total"`).
 /// No metric carries per-tenant or per-route dimensions, so cardinality stays fixed.

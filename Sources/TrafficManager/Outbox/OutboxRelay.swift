@@ -74,8 +74,12 @@ public struct OutboxRelay: Service {
     /// Creates a relay from `outbox` to `publisher`.
     ///
     /// - Parameters:
+    ///   - outbox: where unpublished events wait.
+    ///   - publisher: what publishes them.
+    ///   - configuration: how often and how much the relay publishes.
     ///   - lease: when set, the relay publishes only while it holds this lease.
     ///   - time: the clock the lease is timed by.
+    ///   - logger: where the relay logs.
     public init(
         outbox: any EventOutbox, publisher: any EventPublisher, configuration: Configuration = .init(), lease: Lease? = nil,
         time: any TimeSource = SystemTimeSource(), logger: Logger = Logger(label: "TrafficManager.OutboxRelay")

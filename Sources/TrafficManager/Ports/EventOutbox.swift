@@ -1,11 +1,11 @@
 import Foundation
 
-/// The `route_events` rows every write records in its transaction (spec §4), seen as an
+/// The `route_events` rows every write records in its transaction, seen as an
 /// outbox: an event stays unpublished until an ``EventPublisher`` confirmed it.
 ///
 /// ``OutboxPublisher`` marks events as they are confirmed; ``OutboxRelay`` publishes the ones
 /// still unmarked after a grace period — the broker was down, or the process died between
-/// commit and publish — so no committed change is lost (spec §7, at least once).
+/// commit and publish — so no committed change is lost.
 public protocol EventOutbox: Sendable {
     /// Marks the events as published. Marking one twice changes nothing.
     func markPublished(_ eventIDs: [UUID]) async throws

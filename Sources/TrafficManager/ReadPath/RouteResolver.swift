@@ -2,7 +2,7 @@ import Foundation
 import CoreMetrics
 import Logging
 
-/// The read path (spec §2, §8, §11): resolves a route to its URL through the cache, falling
+/// The read path: resolves a route to its URL through the cache, falling
 /// back to the store.
 ///
 /// - A positive cache entry answers with its URL; a negative one throws
@@ -28,8 +28,14 @@ public final class RouteResolver: Sendable {
 
     /// Creates a resolver.
     ///
-    /// - Parameter breaker: shared with the ``RouteWriter`` of the same cache, so both see its
-    ///   health.
+    /// - Parameters:
+    ///   - store: the source of truth, read on a miss.
+    ///   - cache: the shared cache.
+    ///   - configuration: TTLs, deadlines and the fill window.
+    ///   - breaker: shared with the ``RouteWriter`` of the same cache, so both see its health.
+    ///   - metrics: where resolves are counted.
+    ///   - time: the clock for TTLs and deadlines.
+    ///   - logger: where the read path logs.
     public convenience init(
         store: any RouteStore,
         cache: any RouteCache,
@@ -83,8 +89,10 @@ public final class RouteResolver: Sendable {
     /// read the store before a revision the caller knows (from a tombstone or its own writes)
     /// is not accepted — the caller loads once more, within its deadline.
     ///
-    /// - Parameter timeout: how long the call may take in all; ``TrafficManagerConfiguration/resolveTimeout``
-    ///   when `nil`.
+    /// - Parameters:
+    ///   - route: the route to resolve.
+    ///   - timeout: how long the call may take in all; ``TrafficManagerConfiguration/resolveTimeout``
+    ///     when `nil`.
     /// - Throws: ``TrafficManagerError`` with code `routeNotFound` when the route does not exist
     ///   or is inactive; when the answer is not cached and the store cannot answer,
     ///   `storeUnavailable` (with the SQLSTATE when the server sent one), `deadlineExceeded`

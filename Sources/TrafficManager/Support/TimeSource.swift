@@ -3,7 +3,7 @@ import Foundation
 /// Where TrafficManager reads the time: monotonic time for TTLs, cool-downs and deadlines, and
 /// wall time for record timestamps.
 ///
-/// Tests inject a manual source (``TrafficManagerTestKit``'s `ManualTimeSource`) so that TTLs
+/// Tests inject a manual source (`TrafficManagerTestKit`'s `ManualTimeSource`) so that TTLs
 /// expire without sleeping.
 public protocol TimeSource: Sendable {
     /// Monotonic time since an arbitrary, fixed origin.

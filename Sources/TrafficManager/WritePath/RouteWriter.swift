@@ -1,13 +1,13 @@
 import CoreMetrics
 import Logging
 
-/// The write path (spec §3, §12): applies a command to the store in one transaction, then —
+/// The write path: applies a command to the store in one transaction, then —
 /// best effort — invalidates the route's cache entry at the record's revision and publishes the
 /// change's event.
 ///
 /// - A failed transaction leaves nothing behind and throws a ``TrafficManagerError``.
 /// - Neither a cache nor an event failure fails a committed write: each is counted, and
-///   logged once per outage (``DependencyHealth``). Consumers of the event invalidate the entry
+///   logged once per outage. Consumers of the event invalidate the entry
 ///   again, everywhere; in this process, the read path does not serve an entry older than a
 ///   write whose invalidation failed.
 /// - Per-call success is logged at `debug`; a caller's own error (invalid input, a conflict,
