@@ -76,10 +76,12 @@ for name in [
     TrafficManagerMetrics.Name.writeRequests, TrafficManagerMetrics.Name.writeSuccesses,
     TrafficManagerMetrics.Name.writeFailures,
 ] {
-    print("  \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(metrics.counterTotal(label: name))")
+    let label = TrafficManagerMetrics.defaultPrefix + name
+    print("  \(label.padding(toLength: 42, withPad: " ", startingAt: 0)) \(metrics.counterTotal(label: label))")
 }
 for name in [TrafficManagerMetrics.Name.resolveLatency, TrafficManagerMetrics.Name.writeLatency] {
-    let values = (try? metrics.expectTimer(name).values) ?? []
+    let label = TrafficManagerMetrics.defaultPrefix + name
+    let values = (try? metrics.expectTimer(label).values) ?? []
     let median = values.sorted()[values.count / 2]
-    print("  \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(values.count) samples, median \(Double(median) / 1000) µs")
+    print("  \(label.padding(toLength: 42, withPad: " ", startingAt: 0)) \(values.count) samples, median \(Double(median) / 1000) µs")
 }

@@ -25,7 +25,8 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     public var resolveTimeout: Duration
     /// When to stop waiting on a failing cache.
     public var cacheBreaker: CircuitBreaker.Configuration
-    /// Put before every metric name, e.g. `"trafficmanager_"`. Default none.
+    /// Put before every metric name. Default ``TrafficManagerMetrics/defaultPrefix``,
+    /// `trafficmanager_`; the adapters' configurations have the same setting.
     public var metricsPrefix: String
     /// The URL schemes a write may point a route at, lowercase. Default `http` and `https`;
     /// add others (`wss`, `grpc`, `postgres`, …) for topologies that route to such endpoints.
@@ -44,7 +45,7 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         fillWindow: Duration = .seconds(10),
         resolveTimeout: Duration = .seconds(10),
         cacheBreaker: CircuitBreaker.Configuration = .init(),
-        metricsPrefix: String = "",
+        metricsPrefix: String = TrafficManagerMetrics.defaultPrefix,
         allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
     ) {
         self.schemes = []

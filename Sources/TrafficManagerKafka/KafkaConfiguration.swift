@@ -18,12 +18,17 @@ public struct KafkaConfiguration: Sendable {
     /// manual offset commits). Values of secret properties (``isSecretProperty(_:)``) never show
     /// in a description, a dump, a log line or an error.
     public var properties: [String: String]
+    /// Put before every metric name of the publisher and source. Default
+    /// `TrafficManagerMetrics.defaultPrefix`, `trafficmanager_`.
+    public var metricsPrefix: String
 
     /// Creates a configuration.
     public init(
         bootstrapServers: String, topic: String = "route-events", clientID: String = "traffic-manager",
-        deliveryTimeout: Duration = .seconds(10), properties: [String: String] = [:]
+        deliveryTimeout: Duration = .seconds(10), properties: [String: String] = [:],
+        metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
     ) {
+        self.metricsPrefix = metricsPrefix
         self.bootstrapServers = bootstrapServers
         self.topic = topic
         self.clientID = clientID

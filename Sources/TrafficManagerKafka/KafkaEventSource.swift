@@ -31,6 +31,13 @@ public final class KafkaEventSource: RouteEventSource {
     private let undecodable: Counter
     private let deadLetters: @Sendable (UndecodableEvent) async -> Void
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
+
+    /// The consumer-lag metric's name, after ``KafkaConfiguration/metricsPrefix``: messages of
+    /// the topic not yet handled by this consumer, summed over its partitions (the partition's
+    /// high watermark as last fetched, less the next offset to handle), with dimension `group`.
+    /// 0 once the consumer reached the end of every partition it reads.
+    public static let consumerLagMetric = "event_consumer_lag_messages"
 
     /// Creates a source reading ``KafkaConfiguration/topic``.
     ///
@@ -58,7 +65,8 @@ public final class KafkaEventSource: RouteEventSource {
         self.redeliveryDelay = redeliveryDelay
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
-        undecodable = Counter(label: "event_undecodable_total", dimensions: [], factory: metricsFactory)
+        self.metricsFactory = metricsFactory
+        undecodable = Counter(label: configuration.metricsPrefix + "event_undecodable_total", dimensions: [], factory: metricsFactory)
     }
 
     public func consume(group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void) async throws {
@@ -67,6 +75,8 @@ public final class KafkaEventSource: RouteEventSource {
             ("client.id", configuration.clientID),
             ("auto.offset.reset", "earliest"),
             ("log_level", "3"),
+            // The end of a partition is reported, so the lag gauge reaches 0 when caught up.
+            ("enable.partition.eof", "true"),
         ]
         properties += configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         properties += [("group.id", group), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")]
@@ -87,7 +97,9 @@ public final class KafkaEventSource: RouteEventSource {
         let loop = ConsumerLoop(
             consumer: consumer, group: group, handler: handler, redeliveryDelay: redeliveryDelay, undecodable: undecodable,
             deadLetters: deadLetters, topic: configuration.topic,
-            closeTimeout: shutdownTimeout, logger: logger)
+            closeTimeout: shutdownTimeout,
+            lag: Gauge(label: configuration.metricsPrefix + Self.consumerLagMetric, dimensions: [("group", group)], factory: metricsFactory),
+            logger: logger)
         let finished = Finish()
         let thread = Thread {
             loop.run()
@@ -153,6 +165,8 @@ private final class ConsumerLoop: Sendable {
     private struct State {
         var stopped = false
         var running: Task<Void, Never>?
+        /// Each partition's lag as last seen.
+        var lag: [Int32: Int64] = [:]
     }
 
     private let consumer: ConsumerHandle
@@ -163,14 +177,16 @@ private final class ConsumerLoop: Sendable {
     private let deadLetters: @Sendable (UndecodableEvent) async -> Void
     private let topic: String
     private let closeTimeout: Duration
+    private let lagGauge: Gauge
     private let logger: Logger
     private let state = Locked(State())
 
     init(
         consumer: ConsumerHandle, group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void,
         redeliveryDelay: Duration, undecodable: Counter, deadLetters: @escaping @Sendable (UndecodableEvent) async -> Void,
-        topic: String, closeTimeout: Duration, logger: Logger
+        topic: String, closeTimeout: Duration, lag: Gauge, logger: Logger
     ) {
+        self.lagGauge = lag
         self.closeTimeout = closeTimeout
         self.consumer = consumer
         self.group = group
@@ -199,7 +215,9 @@ private final class ConsumerLoop: Sendable {
             defer { rd_kafka_message_destroy(message) }
             let error = message.pointee.err
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                if error != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    recordLag(partition: message.pointee.partition, lag: 0)
+                } else {
                     logger.debug("Kafka consumer error", metadata: ["group": "\(group)", "error": "\(KafkaHandle.describe(error))"])
                 }
                 continue
@@ -217,10 +235,12 @@ private final class ConsumerLoop: Sendable {
                         metadata: ["group": "\(group)", "origin": "\(letter.origin)"])
                 }
                 commit(message)
+                recordLag(after: message)
                 continue
             }
             guard handle(event) else { break }
             commit(message)
+            recordLag(after: message)
         }
         close()
     }
@@ -335,6 +355,26 @@ private final class ConsumerLoop: Sendable {
         state.withLock { $0.running = nil }
         if !finished { task.cancel() }
         return finished
+    }
+
+    /// The partition's lag after `message` was handled, from librdkafka's cached high
+    /// watermark (no broker round trip).
+    private func recordLag(after message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        guard let topic = message.pointee.rkt.flatMap({ rd_kafka_topic_name($0) }),
+            rd_kafka_get_watermark_offsets(consumer.pointer, topic, message.pointee.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+            high >= 0
+        else { return }
+        recordLag(partition: message.pointee.partition, lag: max(0, high - (message.pointee.offset + 1)))
+    }
+
+    private func recordLag(partition: Int32, lag: Int64) {
+        let total = state.withLock { state -> Int64 in
+            state.lag[partition] = lag
+            return state.lag.values.reduce(0, +)
+        }
+        lagGauge.record(total)
     }
 
     private func commit(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {

@@ -26,7 +26,7 @@ final class PostgresConnectionPool: Sendable {
                     maximumQueueDepth: depth, maximumBatchSize: max(1, configuration.maximumPipelineDepth),
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
-                metrics: ConnectionMetrics(backend: "postgres", index: index, factory: metricsFactory),
+                metrics: ConnectionMetrics(backend: "postgres", index: index, prefix: configuration.metricsPrefix, factory: metricsFactory),
                 makeError: { failure, statement in
                     Self.error(failure, statement, endpoint: endpoint, depth: depth, timeout: configuration.callTimeout)
                 })

@@ -70,6 +70,9 @@ extension PostgresRouteStore {
         /// server's certificate against (libpq's `sslrootcert`); `nil`: libpq's default,
         /// `~/.postgresql/root.crt`.
         public var sslRootCertificate: String?
+        /// Put before every metric name of the store's connections. Default
+        /// `TrafficManagerMetrics.defaultPrefix`, `trafficmanager_`.
+        public var metricsPrefix: String
 
         /// Creates a configuration.
         public init(
@@ -89,8 +92,10 @@ extension PostgresRouteStore {
             maximumQueueDepth: Int = 10_000,
             tcpUserTimeout: Duration = .seconds(10),
             idempotencyKeyRetention: Duration = .seconds(86_400),
-            sslRootCertificate: String? = nil
+            sslRootCertificate: String? = nil,
+            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
         ) {
+            self.metricsPrefix = metricsPrefix
             self.sslRootCertificate = sslRootCertificate
             self.idempotencyKeyRetention = idempotencyKeyRetention
             self.callTimeoutOverride = callTimeout
@@ -163,7 +168,8 @@ extension PostgresRouteStore.Configuration: CustomStringConvertible, CustomDebug
                 ("connectTimeout", connectTimeout), ("statementTimeout", statementTimeout),
                 ("maximumPipelineDepth", maximumPipelineDepth), ("serializationRetries", serializationRetries),
                 ("reconnectBackOff", reconnectBackOff), ("callTimeout", callTimeout), ("maximumQueueDepth", maximumQueueDepth),
-                ("tcpUserTimeout", tcpUserTimeout),
+                ("tcpUserTimeout", tcpUserTimeout), ("sslRootCertificate", sslRootCertificate as Any),
+                ("metricsPrefix", metricsPrefix),
             ])
     }
 }

@@ -38,6 +38,9 @@ extension RedisRouteCache {
         /// the step doubling from `initial` to `maximum`. Default 50 ms up to 500 ms, so service
         /// returns within about half a second of the server, however long it was away.
         public var reconnectBackOff: ReconnectBackOff
+        /// Put before every metric name of the cache's connections. Default
+        /// `TrafficManagerMetrics.defaultPrefix`, `trafficmanager_`.
+        public var metricsPrefix: String
 
         /// Creates a configuration.
         public init(
@@ -50,8 +53,10 @@ extension RedisRouteCache {
             keyPrefix: String = "tm:route:",
             reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .milliseconds(500)),
             maximumQueueDepth: Int = 10_000,
-            tcpUserTimeout: Duration = .seconds(10)
+            tcpUserTimeout: Duration = .seconds(10),
+            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
         ) {
+            self.metricsPrefix = metricsPrefix
             self.maximumQueueDepth = maximumQueueDepth
             self.tcpUserTimeout = tcpUserTimeout
             self.endpoint = endpoint
@@ -89,7 +94,7 @@ extension RedisRouteCache.Configuration: CustomStringConvertible, CustomDebugStr
                 ("endpoint", endpoint), ("password", RedactedFields.secret(password) as Any), ("database", database),
                 ("connectionCount", connectionCount), ("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout),
                 ("keyPrefix", keyPrefix), ("reconnectBackOff", reconnectBackOff), ("maximumQueueDepth", maximumQueueDepth),
-                ("tcpUserTimeout", tcpUserTimeout),
+                ("tcpUserTimeout", tcpUserTimeout), ("metricsPrefix", metricsPrefix),
             ])
     }
 }

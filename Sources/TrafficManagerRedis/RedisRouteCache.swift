@@ -50,7 +50,7 @@ public final class RedisRouteCache: RouteCache, Service {
                     maximumQueueDepth: depth, maximumBatchSize: 1024,
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
-                metrics: ConnectionMetrics(backend: "redis", index: index, factory: metricsFactory),
+                metrics: ConnectionMetrics(backend: "redis", index: index, prefix: configuration.metricsPrefix, factory: metricsFactory),
                 makeError: { failure, _ in
                     switch failure {
                     case .deadlineExceeded, .timedOutInFlight:

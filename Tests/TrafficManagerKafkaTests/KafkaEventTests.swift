@@ -80,7 +80,7 @@ struct KafkaEventTests {
         let result = try await manager.createRoute(route, url: "http://chat:4002")
         cluster.setBrokersAvailable(true)
         let event = try #require(result.event)
-        #expect(metrics.counterTotal(label: "event_publish_failures_total") == 1)
+        #expect(metrics.counterTotal(label: "trafficmanager_event_publish_failures_total") == 1)
         #expect(logs.messages(at: .error).contains { $0.hasPrefix("event publisher is failing") })
         #expect(logs.messages(at: .debug).contains { $0.contains("not published") })
         #expect(store.eventRows.first?.processedAt == nil)
@@ -130,6 +130,29 @@ struct KafkaEventTests {
         #expect(letter.origin.hasPrefix(configuration.topic + "["))
     }
 
+    @Test func theConsumerLagGaugeCountsWhatIsLeftAndReachesZero() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        let route = try UniqueNames.route()  // one route: one partition, in order
+        for revision in 1...5 {
+            try await publisher.publish(
+                RouteEvent(eventID: UUID(), action: .updated, route: route, url: "http://a:\(revision)", revision: UInt64(revision), occurredAt: Date()))
+        }
+        await publisher.shutdown()
+        let metrics = TestMetrics()
+        let source = KafkaEventSource(configuration: consumerConfiguration(configuration), metricsFactory: metrics)
+        let handled = ConcurrentCount()
+        let consumer = Task { try await source.consume(group: "lag") { _ in handled.bump() } }
+        #expect(try await eventually { handled.current == 5 })
+        let label = TrafficManagerMetrics.defaultPrefix + KafkaEventSource.consumerLagMetric
+        #expect(try await eventually { (try? metrics.expectGauge(label, [("group", "lag")]).lastValue) == 0 })
+        let values = try metrics.expectGauge(label, [("group", "lag")]).values
+        consumer.cancel()
+        _ = await consumer.result
+        // After the first of the five was handled, four were left.
+        #expect(values.contains(4), "lag values \(values)")
+    }
+
     @Test func aMessageThatIsNotARouteEventIsSkippedCountedAndCommitted() async throws {
         let configuration = try kafkaConfiguration(cluster)
         await RawKafka.produce(
@@ -143,11 +166,11 @@ struct KafkaEventTests {
         let audit = InMemoryAuditLog()
         let consumer = Task { try await source.consume(group: "audit") { try await AuditConsumer(log: audit).handle($0) } }
         // The messages may sit on different partitions: wait for all three.
-        #expect(try await eventually { audit.entries.count == 1 && metrics.counterTotal(label: "event_undecodable_total") == 2 })
+        #expect(try await eventually { audit.entries.count == 1 && metrics.counterTotal(label: "trafficmanager_event_undecodable_total") == 2 })
         consumer.cancel()
         _ = await consumer.result
         #expect(audit.entries == [event])
-        #expect(metrics.counterTotal(label: "event_undecodable_total") == 2)
+        #expect(metrics.counterTotal(label: "trafficmanager_event_undecodable_total") == 2)
         // The default dead-letter handler logs a kind once.
         let skipped = logs.entries.filter { $0.message.hasPrefix("skipping a message") }
         #expect(skipped.count == 1 && skipped.first?.metadata["kind"] == "missing schema_version")

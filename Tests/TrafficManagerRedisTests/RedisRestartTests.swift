@@ -61,7 +61,7 @@ struct RedisRestartFaultTests {
         }
 
         #expect(await resolveAll(rounds: 5) == 0)
-        let hitsBefore = metrics.counterTotal(label: "cache_hit_total")
+        let hitsBefore = metrics.counterTotal(label: "trafficmanager_cache_hit_total")
         #expect(hitsBefore >= 20)
 
         #expect(try runScript("scripts/stop-redis.sh", environment: environment) == 0)
@@ -71,15 +71,15 @@ struct RedisRestartFaultTests {
         // With the server gone every call fails over fast: a refused connect, never a deadline.
         #expect(slowest < .milliseconds(150), "a resolve took \(slowest) while Redis was down")
         #expect(store.lookupCount - lookupsBefore >= 150)
-        #expect(metrics.counterTotal(label: "cache_errors_total") >= 1)
+        #expect(metrics.counterTotal(label: "trafficmanager_cache_errors_total") >= 1)
 
         #expect(try runScript("scripts/start-redis.sh", environment: environment) == 0)
         let back = ContinuousClock.now
-        let hitsWhileDown = metrics.counterTotal(label: "cache_hit_total")
+        let hitsWhileDown = metrics.counterTotal(label: "trafficmanager_cache_hit_total")
         var recovered = false
         for _ in 0..<200 where !recovered {
             #expect(await resolveAll(rounds: 1) == 0)
-            recovered = metrics.counterTotal(label: "cache_hit_total") > hitsWhileDown + 20
+            recovered = metrics.counterTotal(label: "trafficmanager_cache_hit_total") > hitsWhileDown + 20
             if !recovered { try await Task.sleep(for: .milliseconds(10)) }
         }
         let recovery = back.duration(to: .now)

@@ -115,7 +115,7 @@ struct RedisRouteCacheTests {
         let manager = TrafficManager(store: InMemoryRouteStore(), cache: cache, publisher: InMemoryEventBus(), metricsFactory: metrics)
         try await manager.createRoute(chatRoute, url: "http://chat:4002")
         for _ in 0..<20 { #expect(try await manager.resolve(chatRoute) == "http://chat:4002") }
-        #expect(metrics.counterTotal(label: "cache_errors_total") >= 1)
+        #expect(metrics.counterTotal(label: "trafficmanager_cache_errors_total") >= 1)
     }
 
     @Test func aShutDownCacheRefusesCalls() async throws {

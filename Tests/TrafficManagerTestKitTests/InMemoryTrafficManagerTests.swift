@@ -13,11 +13,11 @@ import TrafficManagerTestKit
         #expect(created.endpoint.createdAt == routes.time.wallNow())
         #expect(try await routes.manager.resolve(route) == "http://chat:4002")  // miss, then cached
         #expect(try await routes.manager.resolve(route) == "http://chat:4002")
-        #expect(metrics.counterTotal(label: TrafficManagerMetrics.Name.cacheHits) == 1)
+        #expect(metrics.counterTotal(label: TrafficManagerMetrics.defaultPrefix + TrafficManagerMetrics.Name.cacheHits) == 1)
         routes.advance(by: .seconds(61))  // past the 60 s TTL: the next resolve reads the store again
         #expect(try await routes.cache.get(route) == nil)
         #expect(try await routes.manager.resolve(route) == "http://chat:4002")
-        #expect(metrics.counterTotal(label: TrafficManagerMetrics.Name.cacheMisses) == 2)
+        #expect(metrics.counterTotal(label: TrafficManagerMetrics.defaultPrefix + TrafficManagerMetrics.Name.cacheMisses) == 2)
         #expect(routes.bus.publishedEvents.map(\.route) == [route])
     }
 }

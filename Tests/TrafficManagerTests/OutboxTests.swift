@@ -51,6 +51,24 @@ import TrafficManagerTestKit
         #expect(h.bus.publishedEvents.map(\.revision) == [1, 2, 3])
     }
 
+    @Test func theRelayRecordsHowOldTheOldestUnpublishedEventIs() async throws {
+        let (h, manager) = harness()
+        h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("broker down"))
+        try await manager.createRoute(chatProd, url: "http://a:1")
+        h.time.advance(by: .seconds(42))
+        let relay = OutboxRelay(
+            outbox: h.store, publisher: h.bus, configuration: .init(gracePeriod: .seconds(5)), time: h.time, metricsFactory: h.metrics)
+        h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("still down"))
+        #expect(await relay.relayOnce() == 0)
+        let gauge = try h.metrics.expectGauge(TrafficManagerMetrics.defaultPrefix + OutboxRelay.backlogAgeMetric)
+        #expect(gauge.lastValue == 42)
+        h.time.advance(by: .seconds(3))
+        #expect(await relay.relayOnce() == 1)
+        #expect(gauge.lastValue == 45)  // as the round began
+        #expect(await relay.relayOnce() == 0)
+        #expect(gauge.lastValue == 0)
+    }
+
     @Test func theRelayRunsAsAServiceUntilCancelled() async throws {
         let h = Harness()
         h.bus.faults.failNext(1, with: TrafficManagerError.eventsUnavailable("broker down"))

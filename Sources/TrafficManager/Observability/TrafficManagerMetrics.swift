@@ -2,9 +2,13 @@ import CoreMetrics
 
 /// The metrics TrafficManager records, created once through a swift-metrics factory.
 ///
-/// Names are the specification's, behind a configurable prefix (`prefix + "cache_hit_total"`).
-/// No metric carries per-tenant or per-route dimensions, so cardinality stays fixed.
+/// Names are fixed, behind a configurable prefix (``defaultPrefix``, `trafficmanager_`, then
+/// `cache_hit_total`). No metric carries per-tenant or per-route dimensions, so cardinality
+/// stays fixed.
 public struct TrafficManagerMetrics: Sendable {
+    /// The prefix every TrafficManager metric has unless configured otherwise: `trafficmanager_`.
+    public static let defaultPrefix = "trafficmanager_"
+
     /// Every resolve call.
     public let resolveRequests: Counter
     /// Resolves answered by a positive cache entry.

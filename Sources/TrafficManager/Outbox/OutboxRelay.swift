@@ -1,3 +1,5 @@
+import CoreMetrics
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -49,9 +51,15 @@ public struct OutboxRelay: Service {
         public var interval: Duration
         /// The most events one round publishes. Default 100.
         public var batchSize: Int
+        /// Put before the relay's metric name. Default ``TrafficManagerMetrics/defaultPrefix``.
+        public var metricsPrefix: String
 
         /// Creates a configuration.
-        public init(gracePeriod: Duration = .seconds(5), interval: Duration = .seconds(1), batchSize: Int = 100) {
+        public init(
+            gracePeriod: Duration = .seconds(5), interval: Duration = .seconds(1), batchSize: Int = 100,
+            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
+        ) {
+            self.metricsPrefix = metricsPrefix
             self.gracePeriod = gracePeriod
             self.interval = interval
             self.batchSize = batchSize
@@ -64,7 +72,13 @@ public struct OutboxRelay: Service {
     private let lease: Lease?
     private let time: any TimeSource
     private let leaseState = Locked(LeaseState())
+    private let backlogAge: Gauge
     private let logger: Logger
+
+    /// The relay's metric name, after the prefix: how old the oldest unpublished event was
+    /// when a round began, in seconds (0 when none was waiting). Recorded by the relay that
+    /// publishes (the lease holder).
+    public static let backlogAgeMetric = "outbox_backlog_age_seconds"
 
     private struct LeaseState {
         /// The holder seen last, to log each change of holder once.
@@ -78,12 +92,15 @@ public struct OutboxRelay: Service {
     ///   - publisher: what publishes them.
     ///   - configuration: how often and how much the relay publishes.
     ///   - lease: when set, the relay publishes only while it holds this lease.
-    ///   - time: the clock the lease is timed by.
+    ///   - time: the clock the lease and the backlog's age are measured by.
     ///   - logger: where the relay logs.
+    ///   - metricsFactory: where ``backlogAgeMetric`` goes.
     public init(
         outbox: any EventOutbox, publisher: any EventPublisher, configuration: Configuration = .init(), lease: Lease? = nil,
-        time: any TimeSource = SystemTimeSource(), logger: Logger = Logger(label: "TrafficManager.OutboxRelay")
+        time: any TimeSource = SystemTimeSource(), logger: Logger = Logger(label: "TrafficManager.OutboxRelay"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        backlogAge = Gauge(label: configuration.metricsPrefix + Self.backlogAgeMetric, dimensions: [], factory: metricsFactory)
         self.outbox = outbox
         self.publisher = publisher
         self.configuration = configuration
@@ -149,6 +166,8 @@ public struct OutboxRelay: Service {
         }
         let due: [RouteEvent]
         do {
+            let oldest = try await outbox.unpublishedEvents(olderThan: .zero, limit: 1).first
+            backlogAge.record(oldest.map { max(0, time.wallNow().timeIntervalSince($0.occurredAt)) } ?? 0)
             due = try await outbox.unpublishedEvents(olderThan: configuration.gracePeriod, limit: configuration.batchSize)
         } catch {
             logger.warning("could not read the outbox", metadata: ["error": "\(error)"])
