@@ -1,5 +1,6 @@
 import CoreMetrics
 import Logging
+import Tracing
 
 /// Resolves (tenant, service, environment, version) to the URL that serves it, and changes
 /// routes safely.
@@ -39,6 +40,9 @@ public final class TrafficManager: Sendable {
     ///   - logger: where both paths log.
     ///   - metricsFactory: where metrics go; the bootstrapped swift-metrics factory by default.
     ///   - time: the clock for TTL bookkeeping and the cache breaker.
+    ///   - tracer: where spans go (resolve, write, and each store and cache call); `nil`: the
+    ///     tracer bootstrapped through swift-distributed-tracing, or bound with `withTracer`,
+    ///     when the manager is created. With the default no-op tracer no span is created at all.
     public init(
         store: any RouteStore,
         cache: any RouteCache,
@@ -46,8 +50,12 @@ public final class TrafficManager: Sendable {
         configuration: TrafficManagerConfiguration = .init(),
         logger: Logger = Logger(label: "TrafficManager"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
-        time: any TimeSource = SystemTimeSource()
+        time: any TimeSource = SystemTimeSource(),
+        tracer: (any Tracer)? = nil
     ) {
+        let tracer = TrafficManagerTracing.activeTracer(tracer)
+        let tracedStore: any RouteStore = tracer.map { TracingRouteStore(inner: store, tracer: $0) } ?? store
+        let tracedCache: any RouteCache = tracer.map { TracingRouteCache(inner: cache, tracer: $0) } ?? cache
         let metrics = TrafficManagerMetrics(prefix: configuration.metricsPrefix, factory: metricsFactory)
         let breaker = CircuitBreaker(configuration: configuration.cacheBreaker, time: time)
         self.store = store
@@ -58,11 +66,11 @@ public final class TrafficManager: Sendable {
         self.cache = cache
         self.logger = logger
         self.resolver = RouteResolver(
-            store: store, cache: cache, configuration: configuration, breaker: breaker, metrics: metrics,
-            storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
+            store: tracedStore, cache: tracedCache, configuration: configuration, breaker: breaker, metrics: metrics,
+            storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, logger: logger)
         self.writer = RouteWriter(
-            store: store, cache: cache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, logger: logger)
+            store: tracedStore, cache: tracedCache, publisher: publisher, configuration: configuration, breaker: breaker,
+            metrics: metrics, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, logger: logger)
     }
 
     private let cache: any RouteCache

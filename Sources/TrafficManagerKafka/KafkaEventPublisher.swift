@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Tracing
 import ServiceLifecycle
 import TrafficManager
 
@@ -71,14 +72,19 @@ public final class KafkaEventPublisher: EventPublisher, Service {
     public func publish(_ event: RouteEvent) async throws {
         let value = try event.encoded()
         let key = Array(event.route.description.utf8)
-        let eventID = event.eventID.uuidString
+        var headers = KafkaHeaders(fields: [("event_id", event.eventID.uuidString)])
+        // The writer's trace context travels with the event, so a consumer's span joins the
+        // write's trace (the instrument decides which headers: `traceparent` for W3C).
+        if let context = ServiceContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &headers, using: KafkaHeaders.Writer())
+        }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let delivery = Unmanaged.passRetained(Delivery(continuation)).toOpaque()
             // Under the lock, so the poll thread cannot close the producer mid-call;
             // produceva only queues the message, it does not wait for the network.
             let failure = state.withLock { state -> String? in
                 guard !state.closing else { return "the Kafka publisher was shut down" }
-                return produce(value: value, key: key, eventID: eventID, opaque: delivery)
+                return produce(value: value, key: key, headers: headers, opaque: delivery)
             }
             if let failure {
                 Unmanaged<Delivery>.fromOpaque(delivery).release()
@@ -108,35 +114,32 @@ public final class KafkaEventPublisher: EventPublisher, Service {
     }
 
     /// Queues one message; returns librdkafka's refusal, if any.
-    private func produce(value: Data, key: [UInt8], eventID: String, opaque: UnsafeMutableRawPointer) -> String? {
-        configuration.topic.withCString { topic in
-            eventID.withCString { eventIDText in
-                "event_id".withCString { headerName in
-                    value.withUnsafeBytes { valueBytes in
-                        key.withUnsafeBytes { keyBytes in
-                            var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
-                            fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                            fields[0].u.cstr = topic
-                            fields[1].vtype = RD_KAFKA_VTYPE_KEY
-                            fields[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
-                            fields[1].u.mem.size = keyBytes.count
-                            fields[2].vtype = RD_KAFKA_VTYPE_VALUE
-                            fields[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
-                            fields[2].u.mem.size = valueBytes.count
-                            fields[3].vtype = RD_KAFKA_VTYPE_HEADER
-                            fields[3].u.header.name = headerName
-                            fields[3].u.header.val = UnsafeRawPointer(eventIDText)
-                            fields[3].u.header.size = -1
-                            fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
-                            fields[4].u.ptr = opaque
-                            // librdkafka copies the value (it copies key, topic and headers anyway).
-                            fields[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                            fields[5].u.i = RD_KAFKA_MSG_F_COPY
-                            guard let error = rd_kafka_produceva(producer.pointer, fields, fields.count) else { return nil }
-                            defer { rd_kafka_error_destroy(error) }
-                            return String(cString: rd_kafka_error_string(error))
-                        }
-                    }
+    private func produce(value: Data, key: [UInt8], headers: KafkaHeaders, opaque: UnsafeMutableRawPointer) -> String? {
+        guard let list = headers.makeList() else { return "librdkafka could not allocate message headers" }
+        return configuration.topic.withCString { topic in
+            value.withUnsafeBytes { valueBytes in
+                key.withUnsafeBytes { keyBytes in
+                    var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+                    fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    fields[0].u.cstr = topic
+                    fields[1].vtype = RD_KAFKA_VTYPE_KEY
+                    fields[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                    fields[1].u.mem.size = keyBytes.count
+                    fields[2].vtype = RD_KAFKA_VTYPE_VALUE
+                    fields[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
+                    fields[2].u.mem.size = valueBytes.count
+                    // librdkafka owns the headers once the message is queued.
+                    fields[3].vtype = RD_KAFKA_VTYPE_HEADERS
+                    fields[3].u.headers = list
+                    fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    fields[4].u.ptr = opaque
+                    // librdkafka copies the value (it copies key and topic anyway).
+                    fields[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    fields[5].u.i = RD_KAFKA_MSG_F_COPY
+                    guard let error = rd_kafka_produceva(producer.pointer, fields, fields.count) else { return nil }
+                    defer { rd_kafka_error_destroy(error) }
+                    rd_kafka_headers_destroy(list)
+                    return String(cString: rd_kafka_error_string(error))
                 }
             }
         }

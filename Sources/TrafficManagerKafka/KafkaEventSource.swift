@@ -3,6 +3,7 @@ import CoreMetrics
 import Dispatch
 import Foundation
 import Logging
+import Tracing
 import TrafficManager
 
 /// Delivers route events from Kafka to a handler, at least once, as a consumer group member.
@@ -97,7 +98,7 @@ public final class KafkaEventSource: RouteEventSource {
         let loop = ConsumerLoop(
             consumer: consumer, group: group, handler: handler, redeliveryDelay: redeliveryDelay, undecodable: undecodable,
             deadLetters: deadLetters, topic: configuration.topic,
-            closeTimeout: shutdownTimeout,
+            closeTimeout: shutdownTimeout, tracer: TrafficManagerTracing.activeTracer(),
             lag: Gauge(label: configuration.metricsPrefix + Self.consumerLagMetric, dimensions: [("group", group)], factory: metricsFactory),
             logger: logger)
         let finished = Finish()
@@ -177,6 +178,7 @@ private final class ConsumerLoop: Sendable {
     private let deadLetters: @Sendable (UndecodableEvent) async -> Void
     private let topic: String
     private let closeTimeout: Duration
+    private let tracer: (any Tracer)?
     private let lagGauge: Gauge
     private let logger: Logger
     private let state = Locked(State())
@@ -184,8 +186,9 @@ private final class ConsumerLoop: Sendable {
     init(
         consumer: ConsumerHandle, group: String, handler: @escaping @Sendable (RouteEvent) async throws -> Void,
         redeliveryDelay: Duration, undecodable: Counter, deadLetters: @escaping @Sendable (UndecodableEvent) async -> Void,
-        topic: String, closeTimeout: Duration, lag: Gauge, logger: Logger
+        topic: String, closeTimeout: Duration, tracer: (any Tracer)?, lag: Gauge, logger: Logger
     ) {
+        self.tracer = tracer
         self.lagGauge = lag
         self.closeTimeout = closeTimeout
         self.consumer = consumer
@@ -238,7 +241,8 @@ private final class ConsumerLoop: Sendable {
                 recordLag(after: message)
                 continue
             }
-            guard handle(event) else { break }
+            // Trace context is read only when spans are recorded.
+            guard handle(event, headers: tracer == nil ? nil : KafkaHeaders(of: message)) else { break }
             commit(message)
             recordLag(after: message)
         }
@@ -280,14 +284,25 @@ private final class ConsumerLoop: Sendable {
         rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
     }
 
-    /// Runs the handler until it succeeds; `false` when the loop was stopped first.
-    private func handle(_ event: RouteEvent) -> Bool {
+    /// Runs the handler until it succeeds; `false` when the loop was stopped first. With a
+    /// tracer, each attempt is a consumer span whose parent is the trace context in `headers`.
+    private func handle(_ event: RouteEvent, headers: KafkaHeaders?) -> Bool {
         while !stopped {
             let outcome = Locked<Result<Void, any Error>?>(nil)
-            let handler = handler
+            let (handler, tracer) = (handler, tracer)
             _ = wait {
                 do {
-                    try await handler(event)
+                    if let tracer, let headers {
+                        var context = ServiceContext.topLevel
+                        tracer.extract(headers, into: &context, using: KafkaHeaders.Reader())
+                        try await ServiceContext.withValue(context) {
+                            try await traced(tracer, TrafficManagerTracing.handleEventSpan, kind: .consumer, route: event.route) {
+                                try await handler(event)
+                            }
+                        }
+                    } else {
+                        try await handler(event)
+                    }
                     outcome.withLock { $0 = .success(()) }
                 } catch {
                     outcome.withLock { $0 = .failure(error) }

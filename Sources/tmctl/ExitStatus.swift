@@ -54,8 +54,7 @@ struct CommandFailure: Error, CustomStringConvertible {
             status = .unavailable
         default: status = .failure
         }
-        var message = error.description
-        return CommandFailure(status, message)
+        return CommandFailure(status, error.description)
     }
 }
 

@@ -1,6 +1,8 @@
 import Foundation
+import InMemoryTracing
 import MetricsTestKit
 import Testing
+import Tracing
 @testable import TrafficManager
 import TrafficManagerKafka
 import TrafficManagerTestKit
@@ -128,6 +130,31 @@ struct KafkaEventTests {
         let letter = try #require(letters.withLock { $0.first })
         #expect(letter.error.kind == "not a JSON object" && letter.payload == Data("not json at all".utf8))
         #expect(letter.origin.hasPrefix(configuration.topic + "["))
+    }
+
+    @Test func aConsumedEventIsHandledInASpanOfTheTraceThatPublishedIt() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let tracer = InMemoryTracer()
+        let route = try UniqueNames.route()
+        try await withTracer(tracer) {
+            let publisher = try KafkaEventPublisher(configuration: configuration)
+            try await tracer.withSpan("deploy") { _ in
+                try await publisher.publish(
+                    RouteEvent(eventID: UUID(), action: .created, route: route, url: "http://a:1", revision: 1, occurredAt: Date()))
+            }
+            await publisher.shutdown()
+            let source = KafkaEventSource(configuration: consumerConfiguration(configuration))
+            let handled = ConcurrentCount()
+            let consumer = Task { try await source.consume(group: "traced") { _ in handled.bump() } }
+            #expect(try await eventually { handled.current == 1 })
+            consumer.cancel()
+            _ = await consumer.result
+        }
+        let deploy = try #require(tracer.finishedSpans.first { $0.operationName == "deploy" })
+        let handle = try #require(tracer.finishedSpans.first { $0.operationName == TrafficManagerTracing.handleEventSpan })
+        #expect(handle.traceID == deploy.traceID && handle.spanContext.parentSpanID == deploy.spanID)
+        #expect(handle.kind == .consumer)
+        #expect(tracer.performedContextInjections.count == 1)
     }
 
     @Test func theConsumerLagGaugeCountsWhatIsLeftAndReachesZero() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import CoreMetrics
 import Logging
+import Tracing
 
 /// The read path: resolves a route to its URL through the cache, falling
 /// back to the store.
@@ -25,6 +26,7 @@ public final class RouteResolver: Sendable {
     let unconfirmed: UnconfirmedInvalidations
     private let storeHealth: DependencyHealth
     private let cacheHealth: DependencyHealth
+    private let tracer: (any Tracer)?
 
     /// Creates a resolver.
     ///
@@ -59,8 +61,10 @@ public final class RouteResolver: Sendable {
         storeHealth: DependencyHealth?,
         cacheHealth: DependencyHealth?,
         time: any TimeSource,
+        tracer: (any Tracer)? = nil,
         logger: Logger
     ) {
+        self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
         self.cacheHealth = cacheHealth ?? DependencyHealth(name: "route cache", logger: logger, time: time)
@@ -100,6 +104,13 @@ public final class RouteResolver: Sendable {
     ///   or `notRunning` (the store was shut down or never run); `CancellationError` when the
     ///   calling task is cancelled before the call or while it waits. Nothing else.
     public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
+        guard let tracer else { return try await resolveUntraced(route, timeout: timeout) }
+        return try await traced(tracer, TrafficManagerTracing.resolveSpan, route: route) {
+            try await resolveUntraced(route, timeout: timeout)
+        }
+    }
+
+    private func resolveUntraced(_ route: RouteID, timeout: Duration?) async throws -> String {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.resolveLatency.recordInterval(since: start) }

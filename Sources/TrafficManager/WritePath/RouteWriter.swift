@@ -1,5 +1,6 @@
 import CoreMetrics
 import Logging
+import Tracing
 
 /// The write path: applies a command to the store in one transaction, then —
 /// best effort — invalidates the route's cache entry at the record's revision and publishes the
@@ -26,6 +27,7 @@ public final class RouteWriter: Sendable {
     private let storeHealth: DependencyHealth
     private let cacheHealth: DependencyHealth
     private let publisherHealth: DependencyHealth
+    private let tracer: (any Tracer)?
 
     /// Creates a writer.
     public convenience init(
@@ -53,8 +55,10 @@ public final class RouteWriter: Sendable {
         storeHealth: DependencyHealth,
         cacheHealth: DependencyHealth,
         time: any TimeSource,
+        tracer: (any Tracer)? = nil,
         logger: Logger
     ) {
+        self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth
         self.cacheHealth = cacheHealth
@@ -105,7 +109,9 @@ public final class RouteWriter: Sendable {
         // Once sent, the write and the work after its commit finish whatever the caller does:
         // a cancelled caller leaves at once, and the cache is still invalidated and the event
         // still published.
-        return try await Shielded.run { [self] in try await apply(command, idempotencyKey: key) }
+        return try await traced(tracer, TrafficManagerTracing.writeSpan, route: command.route) {
+            try await Shielded.run { [self] in try await apply(command, idempotencyKey: key) }
+        }
     }
 
     /// Applies `commands` in one transaction (``RouteStore/applyBatch(_:)``), then invalidates
@@ -134,7 +140,7 @@ public final class RouteWriter: Sendable {
             metrics.writeFailures.increment(by: Int64(commands.count))
             throw CancellationError()
         }
-        return try await Shielded.run { [self] in
+        return try await traced(tracer, TrafficManagerTracing.writeSpan) { try await Shielded.run { [self] in
             let results: [RouteWriteResult]
             do {
                 results = try await store.applyBatch(commands)
@@ -154,7 +160,7 @@ public final class RouteWriter: Sendable {
                 }
             }
             return results
-        }
+        } }
     }
 
     /// The store write, then — after a commit — invalidation and publication; counts the outcome.

@@ -1,0 +1,59 @@
+import Tracing
+import Foundation
+
+/// A ``RouteStore`` whose every call is a span: what ``TrafficManager/TrafficManager`` puts in
+/// front of its store when a tracer is active.
+struct TracingRouteStore: RouteStore {
+    let inner: any RouteStore
+    let tracer: any Tracer
+
+    private func span<T>(_ operation: String, _ route: RouteID?, _ body: () async throws -> T) async throws -> T {
+        try await traced(tracer, TrafficManagerTracing.storeSpanPrefix + operation, kind: .client, route: route, body)
+    }
+
+    func lookup(_ route: RouteID) async throws -> RouteLookup {
+        try await span("lookup", route) { try await inner.lookup(route) }
+    }
+
+    func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
+        try await span("endpoint", route) { try await inner.endpoint(route) }
+    }
+
+    func apply(_ command: RouteCommand, idempotencyKey: IdempotencyKey?) async throws -> RouteWriteResult {
+        try await span("apply", command.route) { try await inner.apply(command, idempotencyKey: idempotencyKey) }
+    }
+
+    func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage {
+        try await span("list", nil) { try await inner.routes(matching: filter, after: cursor, limit: limit) }
+    }
+
+    func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult] {
+        try await span("apply_batch", nil) { try await inner.applyBatch(commands) }
+    }
+}
+
+/// A ``RouteCache`` whose every call is a span.
+struct TracingRouteCache: RouteCache {
+    let inner: any RouteCache
+    let tracer: any Tracer
+
+    private func span<T>(_ operation: String, _ route: RouteID, _ body: () async throws -> T) async throws -> T {
+        try await traced(tracer, TrafficManagerTracing.cacheSpanPrefix + operation, kind: .client, route: route, body)
+    }
+
+    func get(_ route: RouteID) async throws -> CachedRoute? {
+        try await span("get", route) { try await inner.get(route) }
+    }
+
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
+        try await span("fill", route) { try await inner.fill(route, with: value, ttl: ttl) }
+    }
+
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
+        try await span("fill", route) { try await inner.fill(route, with: value, ttl: ttl, notAfter: notAfter) }
+    }
+
+    func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws {
+        try await span("invalidate", route) { try await inner.invalidate(route, revision: revision, ttl: ttl) }
+    }
+}
