@@ -110,6 +110,7 @@ public final class RouteResolver: Sendable {
         }
     }
 
+    @inline(__always)
     private func resolveUntraced(_ route: RouteID, timeout: Duration?) async throws -> String {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
