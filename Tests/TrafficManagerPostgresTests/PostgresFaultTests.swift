@@ -82,6 +82,11 @@ struct PostgresFaultTests {
         let route = try UniqueNames.route()
         let command = try RouteCommand(route: route, operation: .upsert(url: "http://a:1"))
         let key = try IdempotencyKey("fault-\(UUID())")
+        // A write first, so the connection has prepared the write statement: the frozen write is
+        // then sent whole. (On a fresh connection the prepare alone would be lost: nothing sent,
+        // which the connection reports as storeUnavailable — or the runtime's deadline, if it
+        // notices first, as outcomeUnknown.)
+        _ = try await store.apply(try RouteCommand(route: try UniqueNames.route(), operation: .upsert(url: "http://warm:1")), idempotencyKey: nil)
         proxy.mode = .freeze
         let start = ContinuousClock.now
         let error = await #expect(throws: TrafficManagerError.self) { try await store.apply(command, idempotencyKey: key) }
