@@ -45,6 +45,7 @@ enum PostgresMigrations {
                     expires_at timestamptz NOT NULL
                 );
                 """),
+        Migration(version: 6, name: "idempotency keys in use refused at once", sql: Migration0006.sql),
     ]
 
     /// The migration script; `version` stops it after that migration (for upgrade tests).

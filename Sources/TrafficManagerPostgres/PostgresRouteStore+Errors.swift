@@ -22,6 +22,8 @@ extension PostgresRouteStore {
             return .routeNotFound(route)
         case "TMIC0" where key != nil:
             return .idempotencyConflict(key: key?.value ?? "", route: route)
+        case "TMIU0" where key != nil:
+            return .idempotencyKeyInUse(key: key?.value ?? "", route: route)
         case "TMRC0":
             // "route revision conflict: current revision N"
             let current = failure.message.split(separator: " ").last.flatMap { UInt64($0) } ?? 0

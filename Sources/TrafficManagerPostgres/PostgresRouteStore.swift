@@ -23,7 +23,7 @@ import TrafficManager
 /// within their deadline; calls after shutdown fail with `TrafficManagerError/Code/notRunning`.
 public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, LeaseStore, Service {
     let configuration: Configuration
-    private let pool: PostgresConnectionPool
+    let pool: PostgresConnectionPool
     private let logger: Logger
 
     /// Creates the store; ``run()`` starts its connection threads.

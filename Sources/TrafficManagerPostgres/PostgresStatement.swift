@@ -13,8 +13,8 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     case lookup = "tm_lookup"
     /// A route's whole record.
     case endpoint = "tm_endpoint"
-    /// One write, as one transaction (the `tm_apply` function of migration 3).
-    case apply = "tm_apply_v3"
+    /// One write, as one transaction (`tm_apply_claimed` of migration 6, around `tm_apply`).
+    case apply = "tm_apply_v6"
     /// Many writes in one transaction (the `tm_apply_batch` function of migration 4).
     case applyBatch = "tm_apply_batch"
     /// A page of routes, filtered, after a cursor, in byte order of the names.
@@ -56,7 +56,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 WHERE t.name = $1 AND s.name = $2 AND en.name = $3 AND e.version = $4
                 """
         case .apply:
-            return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10::bigint)"
+            return "SELECT url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply_claimed($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10::bigint)"
         case .applyBatch:
             return "SELECT ordinal, url, is_active, revision, created_ms, updated_ms, event_id, action, replayed FROM tm_apply_batch($1::jsonb) ORDER BY ordinal"
         case .list:

@@ -185,6 +185,27 @@ public struct RouteStoreContract: Sendable {
                 let lookup = try await store.lookup(route)
                 try expect(lookup.revision == 2, "revision is \(lookup.revision)", check: name)
             },
+            check("concurrent requests under one idempotency key apply once; the others replay or are told the key is in use") { store, name in
+                let route = try UniqueNames.route()
+                let key = try IdempotencyKey("same-\(UUID().uuidString)")
+                let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            do {
+                                return try await store.apply(.upsert(route, "http://a:1"), idempotencyKey: key).replayed ? "replayed" : "applied"
+                            } catch let error as TrafficManagerError where error.code == .idempotencyKeyInUse {
+                                return "in use"
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                try expect(outcomes.filter { $0 == "applied" }.count == 1, "outcomes \(outcomes)", check: name)
+                let lookup = try await store.lookup(route)
+                try expect(lookup.revision == 1, "revision is \(lookup.revision)", check: name)
+                let retry = try await store.apply(.upsert(route, "http://a:1"), idempotencyKey: key)
+                try expect(retry.replayed, "a retry after the first committed did not replay: \(retry)", check: name)
+            },
             check("idempotency keys are scoped per tenant") { store, name in
                 let first = try UniqueNames.route()
                 let second = try UniqueNames.route()

@@ -21,7 +21,8 @@ enum ExitStatus: Int32, CaseIterable {
     case noInput = 66
     /// PostgreSQL, Redis or Kafka could not be reached or did not answer in time.
     case unavailable = 69
-    /// A write reached the store but its outcome is unknown: retry with the same idempotency key.
+    /// A write reached the store but its outcome is unknown, or its idempotency key is being
+    /// applied elsewhere right now: retry with the same idempotency key.
     case outcomeUnknown = 75
 }
 
@@ -49,7 +50,7 @@ struct CommandFailure: Error, CustomStringConvertible {
         case .routeNotFound: status = .notFound
         case .revisionConflict, .idempotencyConflict: status = .conflict
         case .invalidInput: status = .invalidInput
-        case .outcomeUnknown: status = .outcomeUnknown
+        case .outcomeUnknown, .idempotencyKeyInUse: status = .outcomeUnknown
         case .storeUnavailable, .cacheUnavailable, .eventsUnavailable, .deadlineExceeded, .notRunning, .overloaded:
             status = .unavailable
         default: status = .failure

@@ -16,7 +16,7 @@ struct TMCtl: AsyncParsableCommand {
 
             Exit codes: 0 done; 1 other failure; 2 route not found; 3 revision or idempotency \
             conflict; 64 usage; 65 invalid input; 66 unreadable file; 69 a server unavailable; \
-            75 outcome unknown (retry with the same --idempotency-key).
+            75 outcome unknown or key in use (retry with the same --idempotency-key).
             """,
         version: "0.3.0",
         subcommands: [

@@ -67,6 +67,10 @@ struct KafkaEventTests {
     }
 
     @Test func aBrokerOutageNeverFailsAWriteAndTheRelayDeliversTheEventOnceItIsBack() async throws {
+        // A cluster of its own: taking the shared one down would fail the other suites'
+        // publishes, and rebalance their consumers, while they run beside this one.
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
         var configuration = try kafkaConfiguration(cluster)
         configuration.deliveryTimeout = .milliseconds(800)
         let publisher = try KafkaEventPublisher(configuration: configuration)

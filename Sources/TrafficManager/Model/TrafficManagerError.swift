@@ -29,7 +29,7 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
     /// breaking code that handles the others.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case routeNotFound, invalidInput, idempotencyConflict, revisionConflict
+            case routeNotFound, invalidInput, idempotencyConflict, idempotencyKeyInUse, revisionConflict
             case storeUnavailable, cacheUnavailable, eventsUnavailable
             case writeFailed, outcomeUnknown, deadlineExceeded, notRunning, overloaded
         }
@@ -45,6 +45,10 @@ public struct TrafficManagerError: Error, Hashable, CustomStringConvertible, Cus
         public static let invalidInput = Code(.invalidInput)
         /// The idempotency key was used before with a different request; nothing was written.
         public static let idempotencyConflict = Code(.idempotencyConflict)
+        /// Another request with the same idempotency key is being applied right now (by this
+        /// process or another); nothing was written. Retry shortly: once the first commits, the
+        /// retry replays its result (the IETF Idempotency-Key draft answers this with 409).
+        public static let idempotencyKeyInUse = Code(.idempotencyKeyInUse)
         /// A compare-and-set write found the route at another revision than it expected
         /// (``TrafficManagerError/currentRevision`` says which); nothing was written.
         public static let revisionConflict = Code(.revisionConflict)
@@ -173,6 +177,15 @@ extension TrafficManagerError {
             code: .idempotencyConflict,
             message: "idempotency key \(String(reflecting: key)) was already used for a different request; "
                 + "nothing was written, use a new key for a new request",
+            route: route, idempotencyKey: key)
+    }
+
+    /// Another request under `key` is being applied now.
+    public static func idempotencyKeyInUse(key: String, route: RouteID? = nil) -> Self {
+        Self(
+            code: .idempotencyKeyInUse,
+            message: "a request with idempotency key \(String(reflecting: key)) is still being applied; "
+                + "nothing was written, retry shortly to get its result",
             route: route, idempotencyKey: key)
     }
 

@@ -6,7 +6,8 @@
 /// Implementations throw ``TrafficManagerError``. A read (``lookup(_:)``, ``endpoint(_:)``)
 /// that fails for any reason is `storeUnavailable`, with the SQLSTATE when the server sent one.
 /// A write throws `routeNotFound` when activating or deactivating a route that does not exist,
-/// `idempotencyConflict`, `storeUnavailable` when the store cannot be reached, `writeFailed`
+/// `idempotencyConflict`, `idempotencyKeyInUse` (a store that can see a request with the same
+/// key still being applied elsewhere may refuse the second at once instead of waiting), `storeUnavailable` when the store cannot be reached, `writeFailed`
 /// when it refused and rolled back the write, and `outcomeUnknown` when the write may have
 /// committed.
 public protocol RouteStore: Sendable {

@@ -79,7 +79,8 @@ public final class RouteWriter: Sendable {
     ///
     /// - Throws: ``TrafficManagerError`` with code `invalidInput`, `routeNotFound` (activating
     ///   or deactivating a route that does not exist), `revisionConflict` (a compare-and-set
-    ///   write found another revision), `idempotencyConflict`, `storeUnavailable`,
+    ///   write found another revision), `idempotencyConflict`, `idempotencyKeyInUse` (the same
+    ///   key is being applied right now: retry shortly), `storeUnavailable`,
     ///   `writeFailed` or `outcomeUnknown`; `CancellationError` when the calling task is
     ///   cancelled: before the call, nothing is written; after it, the caller stops waiting at
     ///   once, while the write runs on and, if it commits, still invalidates the cache and
