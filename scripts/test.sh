@@ -42,6 +42,9 @@ else
   phase "fuzz tests" swift test --skip-build --filter FuzzTests
   # The DocC documentation of every library, warnings as errors.
   phase "documentation" bash scripts/build-docs.sh
+  # The HTTP example is a package of its own (Hummingbird): built and tested here.
+  phase "build ResolverService" swift build --package-path Examples/ResolverService --build-tests
+  phase "test ResolverService" swift test --package-path Examples/ResolverService --skip-build
 fi
 
 # The same suite under ThreadSanitizer, in a build folder of its own (TM_SKIP_TSAN=1 skips it).

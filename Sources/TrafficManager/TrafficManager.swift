@@ -91,6 +91,12 @@ public final class TrafficManager: Sendable {
         try await resolver.resolve(route, timeout: timeout)
     }
 
+    /// The URL `route` resolves to, with its revision and source (shared cache or store). See
+    /// ``RouteResolver/resolution(_:timeout:)``.
+    public func resolution(_ route: RouteID, timeout: Duration? = nil) async throws -> RouteResolution {
+        try await resolver.resolution(route, timeout: timeout)
+    }
+
     /// The URL the route resolves to, validating the names first.
     ///
     /// - Throws: ``TrafficManagerError`` with code ``TrafficManagerError/Code/invalidInput``

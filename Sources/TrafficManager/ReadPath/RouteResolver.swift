@@ -104,6 +104,13 @@ public final class RouteResolver: Sendable {
     ///   or `notRunning` (the store was shut down or never run); `CancellationError` when the
     ///   calling task is cancelled before the call or while it waits. Nothing else.
     public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
+        try await resolution(route, timeout: timeout).url
+    }
+
+    /// The URL `route` resolves to, with its revision and where the answer came from; the
+    /// same rules and errors as ``resolve(_:timeout:)``.
+    @inline(__always)
+    public func resolution(_ route: RouteID, timeout: Duration? = nil) async throws -> RouteResolution {
         guard let tracer else { return try await resolveUntraced(route, timeout: timeout) }
         return try await traced(tracer, TrafficManagerTracing.resolveSpan, route: route) {
             try await resolveUntraced(route, timeout: timeout)
@@ -111,7 +118,7 @@ public final class RouteResolver: Sendable {
     }
 
     @inline(__always)
-    private func resolveUntraced(_ route: RouteID, timeout: Duration?) async throws -> String {
+    private func resolveUntraced(_ route: RouteID, timeout: Duration?) async throws -> RouteResolution {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.resolveLatency.recordInterval(since: start) }
@@ -123,7 +130,7 @@ public final class RouteResolver: Sendable {
         switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
-            return url
+            return RouteResolution(url: url, revision: revision, source: .sharedCache)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             throw TrafficManagerError.routeNotFound(route)
@@ -145,7 +152,7 @@ public final class RouteResolver: Sendable {
     private func miss(
         _ route: RouteID, knowing minimum: UInt64, freshSince: ContinuousClock.Instant?, start: ContinuousClock.Instant,
         timeout: Duration?
-    ) async throws -> String {
+    ) async throws -> RouteResolution {
         let allowed = timeout ?? configuration.resolveTimeout
         let deadline = start + allowed
         let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("resolve", deadline: allowed, route: route) }
@@ -165,7 +172,7 @@ public final class RouteResolver: Sendable {
             }.value
         }
         guard let url = lookup.url else { throw TrafficManagerError.routeNotFound(route) }
-        return url
+        return RouteResolution(url: url, revision: lookup.revision, source: .store)
     }
 
     /// The cache's entry (`nil` when there is none), and whether the cache answered at all.
