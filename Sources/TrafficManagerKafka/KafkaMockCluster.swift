@@ -46,6 +46,10 @@ public final class KafkaMockCluster: Sendable {
     }
 
     /// Takes every broker down (connections closed, new ones refused) or brings them back.
+    ///
+    /// Bringing a broker back binds its old port again; should another socket have taken that
+    /// port meanwhile, librdkafka aborts the process. For an outage a process recovers from
+    /// while other sockets come and go, prefer ``setResponseDelay(_:)``.
     public func setBrokersAvailable(_ available: Bool) {
         state.withLock { handles in
             guard let cluster = handles.cluster else { return }

@@ -94,6 +94,15 @@ struct WriteOptions: ParsableArguments {
         }
     }
 
+    /// Parses `route`, then applies `operation` to it.
+    func write(_ route: String, _ operation: RouteCommand.Operation) async throws {
+        let options = self
+        try await reportingFailures {
+            let id = try RouteArgument.parse(route)
+            try await options.write { () throws(InputRuleError) in try options.command(id, operation) }
+        }
+    }
+
     func command(_ route: RouteID, _ operation: RouteCommand.Operation) throws(InputRuleError) -> RouteCommand {
         try RouteCommand(route: route, operation: operation, expectedRevision: expectRevision)
     }
@@ -108,13 +117,7 @@ struct CreateRoute: AsyncParsableCommand {
     @Argument(help: "The URL it resolves to (http or https).") var url: String
     @OptionGroup var options: WriteOptions
 
-    func run() async throws {
-        let (route, url, options) = (route, url, options)
-        try await reportingFailures {
-            let id = try RouteArgument.parse(route)
-            try await options.write { () throws(InputRuleError) in try options.command(id, .upsert(url: url)) }
-        }
-    }
+    func run() async throws { try await options.write(route, .upsert(url: url)) }
 }
 
 /// `tmctl routes activate`.
@@ -124,13 +127,7 @@ struct ActivateRoute: AsyncParsableCommand {
     @Argument(help: "tenant/service/environment@version") var route: String
     @OptionGroup var options: WriteOptions
 
-    func run() async throws {
-        let (route, options) = (route, options)
-        try await reportingFailures {
-            let id = try RouteArgument.parse(route)
-            try await options.write { () throws(InputRuleError) in try options.command(id, .activate) }
-        }
-    }
+    func run() async throws { try await options.write(route, .activate) }
 }
 
 /// `tmctl routes deactivate`.
@@ -141,13 +138,7 @@ struct DeactivateRoute: AsyncParsableCommand {
     @Argument(help: "tenant/service/environment@version") var route: String
     @OptionGroup var options: WriteOptions
 
-    func run() async throws {
-        let (route, options) = (route, options)
-        try await reportingFailures {
-            let id = try RouteArgument.parse(route)
-            try await options.write { () throws(InputRuleError) in try options.command(id, .deactivate) }
-        }
-    }
+    func run() async throws { try await options.write(route, .deactivate) }
 }
 
 /// A plain-text table with columns padded to their widest cell.

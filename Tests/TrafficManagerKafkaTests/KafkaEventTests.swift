@@ -67,8 +67,11 @@ struct KafkaEventTests {
     }
 
     @Test func aBrokerOutageNeverFailsAWriteAndTheRelayDeliversTheEventOnceItIsBack() async throws {
-        // A cluster of its own: taking the shared one down would fail the other suites'
-        // publishes, and rebalance their consumers, while they run beside this one.
+        // A cluster of its own: an outage of the shared one would fail the other suites'
+        // publishes, and rebalance their consumers, while they run beside this one. The outage
+        // is a broker that stops answering (responses delayed past the delivery timeout), not
+        // one taken down: bringing a mock broker back up rebinds its old port, and librdkafka
+        // aborts the process when another socket took that port meanwhile.
         let cluster = try KafkaMockCluster(brokers: 1)
         defer { cluster.shutdown() }
         var configuration = try kafkaConfiguration(cluster)
@@ -82,9 +85,9 @@ struct KafkaEventTests {
             logger: logs.logger(), metricsFactory: metrics)
         let route = try UniqueNames.route()
 
-        cluster.setBrokersAvailable(false)
+        cluster.setResponseDelay(.seconds(5))
         let result = try await manager.createRoute(route, url: "http://chat:4002")
-        cluster.setBrokersAvailable(true)
+        cluster.setResponseDelay(.zero)
         let event = try #require(result.event)
         #expect(metrics.counterTotal(label: "trafficmanager_event_publish_failures_total") == 1)
         #expect(logs.messages(at: .error).contains { $0.hasPrefix("event publisher is failing") })
