@@ -37,9 +37,13 @@ else
   # The fault suites measure every call against its deadline, and the fuzz properties keep
   # both cores busy for ~25 s: each runs alone, so that neither starves the other suites nor
   # is starved by them (the restart suites block test threads while scripts run).
-  phase "tests" swift test --skip-build --skip FuzzTests --skip FaultTests
+  # tmctl's tests start dozens of processes and the eviction study keeps both cores busy for
+  # seconds: each runs apart too, so that the suites with deadlines are not starved.
+  phase "tests" swift test --skip-build --skip FuzzTests --skip FaultTests --skip TmctlTests --skip EvictionStudyTests
   phase "fault tests" swift test --skip-build --filter FaultTests
   phase "fuzz tests" swift test --skip-build --filter FuzzTests
+  phase "tmctl tests" swift test --skip-build --filter TmctlTests
+  phase "eviction study" swift test --skip-build --filter EvictionStudyTests
   # The DocC documentation of every library, warnings as errors.
   phase "documentation" bash scripts/build-docs.sh
   # The HTTP example is a package of its own (Hummingbird): built and tested here.

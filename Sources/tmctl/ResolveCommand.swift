@@ -8,6 +8,7 @@ struct ResolveCommand: AsyncParsableCommand {
 
     @Argument(help: "tenant/service/environment@version") var route: String
     @Option(help: "Give up after this long (500ms, 2s, …).") var timeout = DurationArgument(.seconds(10), "10s")
+    @Flag(help: "Also print the revision and where the answer came from (the shared cache or the store).") var explain = false
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var cache: CacheOptions
@@ -18,10 +19,20 @@ struct ResolveCommand: AsyncParsableCommand {
             let id = try RouteArgument.parse(route)
             let timeout = timeout.duration
             let backends = try Backends(store: store, cache: cache, logger: try log.logger())
-            let url = try await backends.run { backends in
-                try await backends.manager(invalidations: InvalidationRecord()).resolve(id, timeout: timeout)
+            let resolution = try await backends.run { backends in
+                try await backends.manager(invalidations: InvalidationRecord()).resolution(id, timeout: timeout)
             }
-            Console.out(json ? RouteJSON.encode(RouteJSON.Resolution(route: id.description, url: url)) : url)
+            if json {
+                Console.out(
+                    RouteJSON.encode(
+                        RouteJSON.Resolution(
+                            route: id.description, url: resolution.url, revision: explain ? resolution.revision : nil,
+                            source: explain ? resolution.source.description : nil)))
+            } else if explain {
+                Console.out("\(resolution.url)\nrevision \(resolution.revision), from the \(resolution.source == .sharedCache ? "shared cache" : "store")")
+            } else {
+                Console.out(resolution.url)
+            }
         }
     }
 }

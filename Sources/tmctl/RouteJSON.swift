@@ -62,6 +62,10 @@ enum RouteJSON {
         var schemaVersion = 1
         var route: String
         var url: String
+        /// With `--explain`.
+        var revision: UInt64?
+        /// With `--explain`: `shared` or `store`.
+        var source: String?
     }
 
     /// One line of `events tail --json`.

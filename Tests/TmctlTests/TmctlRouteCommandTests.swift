@@ -70,8 +70,10 @@ struct TmctlRouteCommandTests {
         #expect(gone.status == 2 && gone.errors.contains("not found"), "\(gone)")
         let on = try await tool.run(["routes", "activate", route, "--expect-revision", "3"])
         #expect(on.status == 0 && on.output.contains("activated: revision 4, active"), "\(on)")
-        let resolved = try await tool.run(["resolve", route])
-        #expect(resolved.status == 0 && resolved.output == "http://chat:4003\n", "\(resolved)")
+        let resolved = try await tool.run(["resolve", route, "--explain"])
+        #expect(resolved.status == 0 && resolved.output == "http://chat:4003\nrevision 4, from the store\n", "\(resolved)")
+        let cached = try await tool.run(["resolve", route, "--explain", "--json"])
+        #expect(cached.output.contains(#""revision":4"#) && cached.output.contains(#""source":"shared""#), "\(cached)")
         let again = try await tool.run(["routes", "activate", route])
         #expect(again.status == 0 && again.output.contains("unchanged: revision 4"), "\(again)")
     }
