@@ -4,16 +4,18 @@ public struct RouteResolution: Hashable, Sendable {
     /// release can add one (the coming in-process near cache, an answer served stale) without
     /// breaking an exhaustive `switch`.
     public struct Source: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        // A byte, not a name: a resolution is made on every resolve, and a string would cost
+        // a retain and a release there.
+        private let raw: UInt8
+        private init(_ raw: UInt8) { self.raw = raw }
 
         /// The shared cache (Redis) held the route.
-        public static let sharedCache = Source("shared")
+        public static var sharedCache: Source { Source(1) }
         /// The store was read: the cache had no usable entry.
-        public static let store = Source("store")
+        public static var store: Source { Source(2) }
 
         /// `shared` or `store`.
-        public var description: String { name }
+        public var description: String { raw == 1 ? "shared" : "store" }
     }
 
     /// The URL the route resolves to.
