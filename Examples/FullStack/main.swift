@@ -43,13 +43,16 @@ let cache = RedisRouteCache(configuration: .init(
     endpoint: .tcp(host: environment["TM_REDIS_HOST"] ?? "127.0.0.1", port: Int(environment["TM_REDIS_PORT"] ?? "") ?? 6379)))
 let kafka = try KafkaEventPublisher(configuration: .init(bootstrapServers: bootstrap))
 let events = KafkaEventSource(configuration: .init(bootstrapServers: bootstrap))
-let manager = TrafficManager(store: store, cache: cache, publisher: OutboxPublisher(publisher: kafka, outbox: store))
+// Every change, from every partition: the near cache answers from memory while it is caught up.
+let changes = KafkaChangeFeed(configuration: .init(bootstrapServers: bootstrap))
+let manager = TrafficManager(
+    store: store, cache: cache, publisher: OutboxPublisher(publisher: kafka, outbox: store), changeFeed: changes)
 
 // The adapters' connection threads live in their run(); calls made before the group starts
 // wait for it within their deadline, so migrating first works.
 let services = ServiceGroup(
     services: [
-        store, cache, kafka,
+        store, cache, kafka, manager.changeFeedService!,
         // Every instance runs a relay; the lease lets one of them publish at a time.
         OutboxRelay(
             outbox: store, publisher: OutboxPublisher(publisher: kafka, outbox: store), lease: .init(store: store, holder: instanceID)),

@@ -43,10 +43,16 @@ public final class TrafficManager: Sendable {
     ///   - tracer: where spans go (resolve, write, and each store and cache call); `nil`: the
     ///     tracer bootstrapped through swift-distributed-tracing, or bound with `withTracer`,
     ///     when the manager is created. With the default no-op tracer no span is created at all.
+    ///   - changeFeed: every route change, as published (``InMemoryEventBus``, or
+    ///     `KafkaChangeFeed` reading every partition of the topic). With one, and
+    ///     ``TrafficManagerConfiguration/nearCache`` set (the default), resolves are answered
+    ///     from an in-process near cache while the feed proves it is caught up; run
+    ///     ``changeFeedService`` in the program's `ServiceGroup`.
     public init(
         store: any RouteStore,
         cache: any RouteCache,
         publisher: any EventPublisher,
+        changeFeed: (any RouteChangeFeed)? = nil,
         configuration: TrafficManagerConfiguration = .init(),
         logger: Logger = Logger(label: "TrafficManager"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
@@ -63,15 +69,33 @@ public final class TrafficManager: Sendable {
         self.configuration = configuration
         let storeHealth = DependencyHealth(name: "route store", logger: logger, time: time)
         let cacheHealth = DependencyHealth(name: "route cache", logger: logger, time: time)
+        let near = changeFeed != nil ? configuration.nearCache.map { NearCache(configuration: $0) } : nil
+        self.near = near
+        if let changeFeed, let near {
+            changeFeedService = ChangeFeedService(
+                feed: changeFeed, near: near, configuration: configuration, metrics: metrics, time: time,
+                logger: Logger(label: logger.label + ".ChangeFeed"))
+        } else {
+            changeFeedService = nil
+        }
         self.cache = cache
         self.logger = logger
         self.resolver = RouteResolver(
             store: tracedStore, cache: tracedCache, configuration: configuration, breaker: breaker, metrics: metrics,
-            storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, logger: logger)
+            storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, near: near, logger: logger)
         self.writer = RouteWriter(
             store: tracedStore, cache: tracedCache, publisher: publisher, configuration: configuration, breaker: breaker,
-            metrics: metrics, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, logger: logger)
+            metrics: metrics, storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, near: near,
+            logger: logger)
     }
+
+    /// Follows the change feed into the near cache; `nil` without a feed (or with the near
+    /// cache turned off). Run it in the program's `ServiceGroup`.
+    public let changeFeedService: ChangeFeedService?
+    let near: NearCache?
+
+    /// How many routes the near cache holds now (0 without one).
+    public var nearCacheCount: Int { near?.count ?? 0 }
 
     private let cache: any RouteCache
     private let logger: Logger
@@ -86,21 +110,25 @@ public final class TrafficManager: Sendable {
             logger: logger ?? Logger(label: self.logger.label + ".CacheInvalidation"))
     }
 
-    /// The URL `route` resolves to. See ``RouteResolver/resolve(_:timeout:)``.
-    public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
-        try await resolver.resolve(route, timeout: timeout)
+    /// The URL `route` resolves to. See ``RouteResolver/resolve(_:consistency:timeout:)``.
+    @inlinable
+    public func resolve(_ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil) async throws -> String {
+        try await resolver.resolve(route, consistency: consistency, timeout: timeout)
     }
 
-    /// The URL `route` resolves to, with its revision and source (shared cache or store). See
-    /// ``RouteResolver/resolution(_:timeout:)``.
-    public func resolution(_ route: RouteID, timeout: Duration? = nil) async throws -> RouteResolution {
-        try await resolver.resolution(route, timeout: timeout)
+    /// The URL `route` resolves to, with its revision, source (near cache, shared cache, store
+    /// or stale) and age. See ``RouteResolver/resolution(_:consistency:timeout:)``.
+    @inlinable
+    public func resolution(
+        _ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil
+    ) async throws -> RouteResolution {
+        try await resolver.resolution(route, consistency: consistency, timeout: timeout)
     }
 
     /// The URL the route resolves to, validating the names first.
     ///
     /// - Throws: ``TrafficManagerError`` with code ``TrafficManagerError/Code/invalidInput``
-    ///   for a malformed name, else as ``RouteResolver/resolve(_:timeout:)``.
+    ///   for a malformed name, else as ``RouteResolver/resolve(_:consistency:timeout:)``.
     public func resolve(
         tenant: String, service: String, environment: String, version: String, timeout: Duration? = nil
     ) async throws -> String {

@@ -25,6 +25,17 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     public var resolveTimeout: Duration
     /// When to stop waiting on a failing cache.
     public var cacheBreaker: CircuitBreaker.Configuration
+    /// The in-process near cache, used when the manager is given a ``RouteChangeFeed``;
+    /// `nil` turns it off. Default ``NearCacheConfiguration/init(capacity:maxLag:unprovenTTL:shards:)``.
+    public var nearCache: NearCacheConfiguration?
+    /// How long past its TTL an entry the near cache still holds may be served when the shared
+    /// cache and the store both fail (stale-if-error, RFC 5861). Never an entry a write
+    /// invalidated: that one is gone. Answers served so are marked
+    /// ``RouteResolution/Source-swift.struct/stale`` and counted. Default zero: off.
+    public var maxStale: Duration
+    /// Each fill's TTL is shortened by a random part of up to this fraction, so that entries
+    /// filled together do not expire together. Default 0.1.
+    public var ttlJitter: Double
     /// Put before every metric name. Default ``TrafficManagerMetrics/defaultPrefix``,
     /// `trafficmanager_`; the adapters' configurations have the same setting.
     public var metricsPrefix: String
@@ -45,6 +56,9 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         fillWindow: Duration = .seconds(10),
         resolveTimeout: Duration = .seconds(10),
         cacheBreaker: CircuitBreaker.Configuration = .init(),
+        nearCache: NearCacheConfiguration? = .init(),
+        maxStale: Duration = .zero,
+        ttlJitter: Double = 0.1,
         metricsPrefix: String = TrafficManagerMetrics.defaultPrefix,
         allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
     ) {
@@ -55,6 +69,9 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         self.fillWindow = fillWindow
         self.resolveTimeout = resolveTimeout
         self.cacheBreaker = cacheBreaker
+        self.nearCache = nearCache
+        self.maxStale = maxStale
+        self.ttlJitter = min(max(ttlJitter, 0), 0.5)
         self.metricsPrefix = metricsPrefix
         self.allowedURLSchemes = allowedURLSchemes
     }
@@ -62,4 +79,10 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     /// The fill window in force: ``fillWindow``, at most half of ``tombstoneTTL``, so that a
     /// tombstone always outlives the fills it must refuse.
     public var effectiveFillWindow: Duration { min(fillWindow, tombstoneTTL / 2) }
+
+    /// `ttl` less a random part of up to ``ttlJitter`` of it.
+    func jittered(_ ttl: Duration) -> Duration {
+        guard ttlJitter > 0 else { return ttl }
+        return ttl * (1 - Double.random(in: 0..<ttlJitter))
+    }
 }

@@ -23,7 +23,7 @@ import TrafficManagerTestKit
     }
 
     @Test func aMissReadsTheStoreAndCachesTheURLForSixtySeconds() async throws {
-        let h = Harness()
+        let h = Harness(configuration: .init(ttlJitter: 0))
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")
         #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
         #expect(h.store.lookupCount == 1)
@@ -37,7 +37,7 @@ import TrafficManagerTestKit
     }
 
     @Test func aMissOfAnUnknownRouteCachesNotFoundForTenSeconds() async throws {
-        let h = Harness()
+        let h = Harness(configuration: .init(ttlJitter: 0))
         #expect(await managerError { try await h.manager.resolve(chatProd) } == .routeNotFound(chatProd))
         #expect(try await h.cache.get(chatProd) == .notFound(revision: 0))
         #expect(h.cache.timeToLive(chatProd) == .seconds(10))
@@ -55,7 +55,7 @@ import TrafficManagerTestKit
     }
 
     @Test func positiveEntriesExpireAfterTheirTTL() async throws {
-        let h = Harness()
+        let h = Harness(configuration: .init(ttlJitter: 0))
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")
         _ = try await h.manager.resolve(chatProd)
         h.time.advance(by: .seconds(59))
@@ -68,7 +68,7 @@ import TrafficManagerTestKit
     }
 
     @Test func negativeEntriesExpireAfterTheirTTL() async throws {
-        let h = Harness()
+        let h = Harness(configuration: .init(ttlJitter: 0))
         _ = await managerError { try await h.manager.resolve(chatProd) }
         h.time.advance(by: .seconds(9))
         _ = await managerError { try await h.manager.resolve(chatProd) }
@@ -79,12 +79,27 @@ import TrafficManagerTestKit
     }
 
     @Test func configuredTTLsAreUsed() async throws {
-        let h = Harness(configuration: .init(positiveTTL: .seconds(5), negativeTTL: .seconds(2)))
+        let h = Harness(configuration: .init(positiveTTL: .seconds(5), negativeTTL: .seconds(2), ttlJitter: 0))
         try await h.manager.createRoute(chatProd, url: "http://chat:4002")
         _ = try await h.manager.resolve(chatProd)
         _ = await managerError { try await h.manager.resolve(authStaging) }
         #expect(h.cache.timeToLive(chatProd) == .seconds(5))
         #expect(h.cache.timeToLive(authStaging) == .seconds(2))
+    }
+
+    @Test func fillsGetJitteredTTLsWithinTheConfiguredFraction() async throws {
+        let h = Harness(configuration: .init(positiveTTL: .seconds(60), ttlJitter: 0.1))
+        var ttls: Set<Duration> = []
+        for index in 0..<50 {
+            let route = try RouteID(tenant: "tenant-\(index)", service: "chat", environment: "prod", version: "v1")
+            try await h.manager.createRoute(route, url: "http://chat:4002")
+            _ = try await h.manager.resolve(route)
+            let ttl = try #require(h.cache.timeToLive(route))
+            #expect(ttl > .seconds(54) && ttl <= .seconds(60))
+            ttls.insert(ttl)
+        }
+        // Entries filled together do not expire together.
+        #expect(ttls.count > 40)
     }
 
     @Test func aResolveWhoseCacheGetFailedDoesNotWaitOnAFillToo() async throws {

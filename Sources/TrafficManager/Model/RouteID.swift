@@ -39,6 +39,14 @@ public struct RouteID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `tenant/service/environment@version`.
+    /// A route from names already validated (copies of another route's).
+    init(validTenant tenant: String, service: String, environment: String, version: String) {
+        self.tenant = tenant
+        self.service = service
+        self.environment = environment
+        self.version = version
+    }
+
     public var description: String {
         "\(tenant)/\(service)/\(environment)@\(version)"
     }

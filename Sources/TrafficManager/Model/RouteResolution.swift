@@ -1,4 +1,4 @@
-/// A resolve's answer with where it came from: ``TrafficManager/TrafficManager/resolution(_:timeout:)``.
+/// A resolve's answer with where it came from: ``TrafficManager/TrafficManager/resolution(_:consistency:timeout:)``.
 public struct RouteResolution: Hashable, Sendable {
     /// Where an answer came from. Sources are static properties rather than enum cases, so a
     /// release can add one (the coming in-process near cache, an answer served stale) without
@@ -13,9 +13,21 @@ public struct RouteResolution: Hashable, Sendable {
         public static var sharedCache: Source { Source(1) }
         /// The store was read: the cache had no usable entry.
         public static var store: Source { Source(2) }
+        /// The in-process near cache held the route (``NearCacheConfiguration``).
+        public static var nearCache: Source { Source(3) }
+        /// An expired entry, served because the shared cache and the store both failed
+        /// (``TrafficManagerConfiguration/maxStale``).
+        public static var stale: Source { Source(4) }
 
-        /// `shared` or `store`.
-        public var description: String { raw == 1 ? "shared" : "store" }
+        /// `shared`, `store`, `near` or `stale`.
+        public var description: String {
+            switch raw {
+            case 1: return "shared"
+            case 2: return "store"
+            case 3: return "near"
+            default: return "stale"
+            }
+        }
     }
 
     /// The URL the route resolves to.
@@ -24,11 +36,16 @@ public struct RouteResolution: Hashable, Sendable {
     public var revision: UInt64
     /// Where the answer came from.
     public var source: Source
+    /// How long ago the answer was read from the store (or written), as far as this process
+    /// knows: since it was filled into the shared cache, or, for an entry whose shared-cache
+    /// value does not say, since this process received it.
+    public var age: Duration
 
     /// Creates a resolution.
-    public init(url: String, revision: UInt64, source: Source) {
+    public init(url: String, revision: UInt64, source: Source, age: Duration = .zero) {
         self.url = url
         self.revision = revision
         self.source = source
+        self.age = age
     }
 }

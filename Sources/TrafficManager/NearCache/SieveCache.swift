@@ -1,17 +1,24 @@
 /// A map of at most `capacity` entries that evicts by SIEVE (Zhang et al., "SIEVE is Simpler
-/// than LRU", NSDI 2024) — the eviction of the coming in-process near cache, chosen by the
-/// measurement in `EvictionStudyTests` (Docs/Performance.md): on a Zipf trace it keeps more hits
-/// than LRU at every size measured, and a hit only sets a bit, where LRU moves the entry.
+/// than LRU", NSDI 2024) — the near cache's eviction, chosen by the measurement in
+/// `EvictionStudyTests` (Docs/Performance.md): on a Zipf trace it keeps more hits than LRU at
+/// every size measured, and a hit only sets a bit, where LRU moves the entry.
 ///
 /// Entries sit in one queue, newest at the head. A hit marks its entry visited. To make room, a
 /// hand walks from where it stopped last (the tail at first) towards the head, clearing visited
 /// marks, and evicts the first entry it finds unmarked; new entries go in at the head.
 ///
-/// Not thread-safe by itself: ``ShardedSieveCache`` puts each shard under its own lock.
+/// Storage: the entries live in one array of nodes, each with its key's hash; the index is an
+/// open-addressing table of node numbers (linear probing, at most half full, deletion by
+/// backward shift). Each key is stored once — in its node — so an entry costs its node and two
+/// 4-byte index slots, and a lookup allocates nothing.
+///
+/// Not thread-safe by itself: ``ShardedSieveCache`` and ``NearCache`` put each shard under its
+/// own lock.
 struct SieveCache<Key: Hashable, Value> {
     private struct Node {
         var key: Key
         var value: Value
+        var hash: Int
         var visited: Bool
         /// Towards the head (newer), -1 for none.
         var newer: Int32
@@ -22,7 +29,10 @@ struct SieveCache<Key: Hashable, Value> {
     let capacity: Int
     private var nodes: [Node] = []
     private var free: [Int32] = []
-    private var slots: [Key: Int32] = [:]
+    /// Node numbers by hash, -1 for an empty slot; its size a power of two ≥ 2 × capacity.
+    private var index: [Int32]
+    private let mask: Int
+    private(set) var count = 0
     private var head: Int32 = -1
     private var tail: Int32 = -1
     private var hand: Int32 = -1
@@ -32,56 +42,80 @@ struct SieveCache<Key: Hashable, Value> {
     init(capacity: Int) {
         precondition(capacity > 0, "a SIEVE cache holds at least one entry")
         self.capacity = capacity
-        nodes.reserveCapacity(capacity)
-        slots.reserveCapacity(capacity)
+        var size = 4
+        while size < capacity * 2 { size <<= 1 }
+        index = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        nodes.reserveCapacity(min(capacity, 1 << 16))
     }
 
-    var count: Int { slots.count }
+    /// The index slot holding `key`'s node, or the empty slot where it would go.
+    @inline(__always)
+    private func slot(of key: Key, hash: Int) -> (slot: Int, node: Int32) {
+        var slot = hash & mask
+        while true {
+            let node = index[slot]
+            if node < 0 { return (slot, -1) }
+            if nodes[Int(node)].hash == hash && nodes[Int(node)].key == key { return (slot, node) }
+            slot = (slot + 1) & mask
+        }
+    }
 
     /// The value for `key`, marking it visited.
     mutating func get(_ key: Key) -> Value? {
-        guard let slot = slots[key] else { return nil }
-        nodes[Int(slot)].visited = true
-        return nodes[Int(slot)].value
+        let found = slot(of: key, hash: key.hashValue).node
+        guard found >= 0 else { return nil }
+        nodes[Int(found)].visited = true
+        return nodes[Int(found)].value
     }
 
-    /// The value for `key` without marking it (for inspection).
+    /// The value for `key` without marking it (for inspection and conditional updates).
     func peek(_ key: Key) -> Value? {
-        slots[key].map { nodes[Int($0)].value }
+        let found = slot(of: key, hash: key.hashValue).node
+        return found >= 0 ? nodes[Int(found)].value : nil
     }
 
     /// Stores `value` under `key`: in place when present (its mark kept), else at the head,
     /// evicting one entry first when full. Returns the evicted key, if any.
     @discardableResult
     mutating func set(_ key: Key, _ value: Value) -> Key? {
-        if let slot = slots[key] {
-            nodes[Int(slot)].value = value
+        let hash = key.hashValue
+        var (place, found) = slot(of: key, hash: hash)
+        if found >= 0 {
+            nodes[Int(found)].value = value
             return nil
         }
         var evicted: Key?
-        if slots.count >= capacity { evicted = evict() }
-        let node = Node(key: key, value: value, visited: false, newer: -1, older: head)
-        let slot: Int32
+        if count >= capacity {
+            evicted = evict()
+            // The eviction may have shifted slots: look again.
+            place = slot(of: key, hash: hash).slot
+        }
+        let node = Node(key: key, value: value, hash: hash, visited: false, newer: -1, older: head)
+        let number: Int32
         if let reused = free.popLast() {
-            slot = reused
-            nodes[Int(slot)] = node
+            number = reused
+            nodes[Int(number)] = node
         } else {
-            slot = Int32(nodes.count)
+            number = Int32(nodes.count)
             nodes.append(node)
         }
-        if head >= 0 { nodes[Int(head)].newer = slot }
-        head = slot
-        if tail < 0 { tail = slot }
-        slots[key] = slot
+        if head >= 0 { nodes[Int(head)].newer = number }
+        head = number
+        if tail < 0 { tail = number }
+        index[place] = number
+        count += 1
         return evicted
     }
 
     /// Removes `key`; returns its value.
     @discardableResult
     mutating func remove(_ key: Key) -> Value? {
-        guard let slot = slots.removeValue(forKey: key) else { return nil }
-        let value = nodes[Int(slot)].value
-        unlink(slot)
+        let (place, found) = slot(of: key, hash: key.hashValue)
+        guard found >= 0 else { return nil }
+        let value = nodes[Int(found)].value
+        unindex(place)
+        unlink(found)
         return value
     }
 
@@ -89,30 +123,60 @@ struct SieveCache<Key: Hashable, Value> {
     mutating func removeAll() {
         nodes.removeAll(keepingCapacity: true)
         free.removeAll()
-        slots.removeAll(keepingCapacity: true)
+        for slot in index.indices { index[slot] = -1 }
+        count = 0
         (head, tail, hand) = (-1, -1, -1)
     }
 
-    private mutating func evict() -> Key {
-        var slot = hand >= 0 ? hand : tail
-        while nodes[Int(slot)].visited {
-            nodes[Int(slot)].visited = false
-            let newer = nodes[Int(slot)].newer
-            slot = newer >= 0 ? newer : tail
+    /// Every entry, in no particular order.
+    func forEach(_ body: (Key, Value) -> Void) {
+        var node = head
+        while node >= 0 {
+            body(nodes[Int(node)].key, nodes[Int(node)].value)
+            node = nodes[Int(node)].older
         }
-        let key = nodes[Int(slot)].key
-        hand = nodes[Int(slot)].newer
-        slots[key] = nil
-        unlink(slot)
+    }
+
+    private mutating func evict() -> Key {
+        var node = hand >= 0 ? hand : tail
+        while nodes[Int(node)].visited {
+            nodes[Int(node)].visited = false
+            let newer = nodes[Int(node)].newer
+            node = newer >= 0 ? newer : tail
+        }
+        let key = nodes[Int(node)].key
+        hand = nodes[Int(node)].newer
+        unindex(slot(of: key, hash: nodes[Int(node)].hash).slot)
+        unlink(node)
         evictions += 1
         return key
     }
 
-    private mutating func unlink(_ slot: Int32) {
-        let (newer, older) = (nodes[Int(slot)].newer, nodes[Int(slot)].older)
+    /// Empties `slot` and shifts back the entries of its probe run that would no longer be
+    /// found (deletion without tombstones in linear probing).
+    private mutating func unindex(_ slot: Int) {
+        var hole = slot
+        var next = (slot + 1) & mask
+        while index[next] >= 0 {
+            let home = nodes[Int(index[next])].hash & mask
+            // Move `next` into the hole unless its home lies cyclically in (hole, next].
+            let distanceToHome = (next - home) & mask
+            let distanceToHole = (next - hole) & mask
+            if distanceToHome >= distanceToHole {
+                index[hole] = index[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        index[hole] = -1
+    }
+
+    private mutating func unlink(_ node: Int32) {
+        let (newer, older) = (nodes[Int(node)].newer, nodes[Int(node)].older)
         if newer >= 0 { nodes[Int(newer)].older = older } else { head = older }
         if older >= 0 { nodes[Int(older)].newer = newer } else { tail = newer }
-        if hand == slot { hand = newer }
-        free.append(slot)
+        if hand == node { hand = newer }
+        free.append(node)
+        count -= 1
     }
 }

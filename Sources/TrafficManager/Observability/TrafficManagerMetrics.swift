@@ -31,6 +31,18 @@ public struct TrafficManagerMetrics: Sendable {
     public let cacheErrors: Counter
     /// Events that could not be published after their write committed.
     public let publishFailures: Counter
+    /// Resolves answered from the in-process near cache.
+    public let nearCacheHits: Counter
+    /// Routes the near cache holds (updated about once a second).
+    public let nearCacheEntries: Gauge
+    /// Entries the near cache evicted to make room.
+    public let nearCacheEvictions: Counter
+    /// How old the change feed's latest proof of being caught up is, in seconds (updated about
+    /// once a second; the near cache serves only while it is under its `maxLag`).
+    public let changeFeedLag: Gauge
+    /// Answers served stale: expired entries served because the shared cache and the store
+    /// both failed (``TrafficManagerConfiguration/maxStale``).
+    public let staleAnswers: Counter
 
     /// The metric names without prefix, as exported.
     public enum Name {
@@ -45,6 +57,11 @@ public struct TrafficManagerMetrics: Sendable {
         public static let writeLatency = "write_latency_seconds"
         public static let cacheErrors = "cache_errors_total"
         public static let publishFailures = "event_publish_failures_total"
+        public static let nearCacheHits = "near_cache_hit_total"
+        public static let nearCacheEntries = "near_cache_entries"
+        public static let nearCacheEvictions = "near_cache_evictions_total"
+        public static let changeFeedLag = "change_feed_lag_seconds"
+        public static let staleAnswers = "stale_answer_total"
     }
 
     /// Creates the metrics with `prefix` through `factory` (the bootstrapped one by default).
@@ -62,5 +79,10 @@ public struct TrafficManagerMetrics: Sendable {
         writeLatency = timer(Name.writeLatency)
         cacheErrors = counter(Name.cacheErrors)
         publishFailures = counter(Name.publishFailures)
+        nearCacheHits = counter(Name.nearCacheHits)
+        nearCacheEntries = Gauge(label: prefix + Name.nearCacheEntries, dimensions: [], factory: factory)
+        nearCacheEvictions = counter(Name.nearCacheEvictions)
+        changeFeedLag = Gauge(label: prefix + Name.changeFeedLag, dimensions: [], factory: factory)
+        staleAnswers = counter(Name.staleAnswers)
     }
 }

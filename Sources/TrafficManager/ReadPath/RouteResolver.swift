@@ -27,6 +27,7 @@ public final class RouteResolver: Sendable {
     private let storeHealth: DependencyHealth
     private let cacheHealth: DependencyHealth
     private let tracer: (any Tracer)?
+    let near: NearCache?
 
     /// Creates a resolver.
     ///
@@ -62,8 +63,10 @@ public final class RouteResolver: Sendable {
         cacheHealth: DependencyHealth?,
         time: any TimeSource,
         tracer: (any Tracer)? = nil,
+        near: NearCache? = nil,
         logger: Logger
     ) {
+        self.near = near
         self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
@@ -95,6 +98,8 @@ public final class RouteResolver: Sendable {
     ///
     /// - Parameters:
     ///   - route: the route to resolve.
+    ///   - consistency: ``ReadConsistency/default`` lets the near cache answer within its bound;
+    ///     ``ReadConsistency/strong`` skips it.
     ///   - timeout: how long the call may take in all; ``TrafficManagerConfiguration/resolveTimeout``
     ///     when `nil`.
     /// - Throws: ``TrafficManagerError`` with code `routeNotFound` when the route does not exist
@@ -103,44 +108,118 @@ public final class RouteResolver: Sendable {
     ///   (the store's call or this resolve timed out), `overloaded` (the store's queue is full)
     ///   or `notRunning` (the store was shut down or never run); `CancellationError` when the
     ///   calling task is cancelled before the call or while it waits. Nothing else.
-    public func resolve(_ route: RouteID, timeout: Duration? = nil) async throws -> String {
-        try await resolution(route, timeout: timeout).url
+    public func resolve(_ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil) async throws -> String {
+        try await resolution(route, consistency: consistency, timeout: timeout).url
     }
 
-    /// The URL `route` resolves to, with its revision and where the answer came from; the
-    /// same rules and errors as ``resolve(_:timeout:)``.
+    /// The URL `route` resolves to, with its revision, where the answer came from and its age;
+    /// the same rules and errors as ``resolve(_:consistency:timeout:)``.
     @inline(__always)
-    public func resolution(_ route: RouteID, timeout: Duration? = nil) async throws -> RouteResolution {
-        guard let tracer else { return try await resolveUntraced(route, timeout: timeout) }
+    public func resolution(
+        _ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil
+    ) async throws -> RouteResolution {
+        guard let tracer else { return try await resolveUntraced(route, consistency: consistency, timeout: timeout) }
         return try await traced(tracer, TrafficManagerTracing.resolveSpan, route: route) {
-            try await resolveUntraced(route, timeout: timeout)
+            try await resolveUntraced(route, consistency: consistency, timeout: timeout)
         }
     }
 
     @inline(__always)
-    private func resolveUntraced(_ route: RouteID, timeout: Duration?) async throws -> RouteResolution {
+    private func resolveUntraced(_ route: RouteID, consistency: ReadConsistency, timeout: Duration?) async throws -> RouteResolution {
         metrics.resolveRequests.increment()
         let start = ContinuousClock.now
         defer { metrics.resolveLatency.recordInterval(since: start) }
         try Task.checkCancellation()
 
-        let (entry, answered) = await cachedEntry(route)
         // A revision this process wrote that the cache has not confirmed (normally none).
-        let floor = unconfirmed.floor(route) ?? 0
+        var floor = unconfirmed.floor(route) ?? 0
+        var held: NearCache.Entry?
+        if let near {
+            let now = time.monotonicNow().wholeNanoseconds
+            switch near.lookup(route, now: now) {
+            case .fresh(let entry) where consistency.usesNearCache && entry.revision >= floor:
+                return try nearAnswer(entry, route: route, now: now)
+            case .fresh(let entry), .held(let entry):
+                // Not served, but the route is at least at its revision.
+                held = entry
+                floor = max(floor, entry.revision)
+            case .absent:
+                break
+            }
+        }
+        return try await sharedOrStore(route, floor: floor, held: held, start: start, timeout: timeout)
+    }
+
+    @inline(__always)
+    private func nearAnswer(_ entry: NearCache.Entry, route: RouteID, now: Int64) throws -> RouteResolution {
+        guard entry.kind == .endpoint else {
+            metrics.negativeCacheHits.increment()
+            throw TrafficManagerError.routeNotFound(route)
+        }
+        metrics.nearCacheHits.increment()
+        return RouteResolution(url: entry.url, revision: entry.revision, source: .nearCache, age: .nanoseconds(now &- entry.readAt))
+    }
+
+    /// Past the near cache: the shared cache, then the store; the answer refreshes the near
+    /// cache. `floor` is the newest revision this process knows of for the route.
+    @inline(never)
+    private func sharedOrStore(
+        _ route: RouteID, floor: UInt64, held: NearCache.Entry?, start: ContinuousClock.Instant, timeout: Duration?
+    ) async throws -> RouteResolution {
+        let epoch = near?.epoch ?? 0
+        let (entry, answered) = await cachedEntry(route)
         switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
+            keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch)
             return RouteResolution(url: url, revision: revision, source: .sharedCache)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
+            keepNear(route, .notFound(revision: revision), epoch: epoch)
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
             metrics.cacheMisses.increment()
-            return try await miss(
-                route, knowing: max(entry?.revision ?? 0, floor), freshSince: answered ? nil : start, start: start,
-                timeout: timeout)
+            do {
+                return try await miss(
+                    route, knowing: max(entry?.revision ?? 0, floor), freshSince: answered ? nil : start, start: start,
+                    timeout: timeout)
+            } catch let error as TrafficManagerError where entry == nil && Self.isOutage(error) {
+                // The store failed and the shared cache had nothing (it failed, or its entry
+                // expired; a tombstone or a newer entry would be there): an entry that merely
+                // expired may still serve, within maxStale.
+                guard let stale = staleAnswer(held, floor: floor, route: route) else { throw error }
+                return stale
+            }
         }
+    }
+
+    /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
+    private func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64) {
+        guard let near else { return }
+        let now = time.monotonicNow().wholeNanoseconds
+        let lookup: RouteLookup
+        switch cached {
+        case .endpoint(let url, let revision): lookup = RouteLookup(url: url, revision: revision)
+        case .notFound(let revision): lookup = RouteLookup(url: nil, revision: revision)
+        case .tombstone: return
+        }
+        near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: now, configuration: configuration), epoch: epoch)
+    }
+
+    /// An expired near-cache entry served under ``TrafficManagerConfiguration/maxStale``.
+    private func staleAnswer(_ held: NearCache.Entry?, floor: UInt64, route: RouteID) -> RouteResolution? {
+        guard configuration.maxStale > .zero, let held, held.kind == .endpoint, held.revision >= floor else { return nil }
+        let now = time.monotonicNow().wholeNanoseconds
+        guard now < held.expiresAt &+ configuration.maxStale.wholeNanoseconds else { return nil }
+        metrics.staleAnswers.increment()
+        logger.debug("serving a stale answer: the shared cache and the store both failed", metadata: ["route": "\(route)"])
+        return RouteResolution(url: held.url, revision: held.revision, source: .stale, age: .nanoseconds(now &- held.readAt))
+    }
+
+    /// Whether a failed read says the backends are down, rather than that the route is absent.
+    static func isOutage(_ error: TrafficManagerError) -> Bool {
+        [.storeUnavailable, .deadlineExceeded, .overloaded, .notRunning].contains(error.code)
     }
 
     /// The miss path, apart so that the hit path's frame stays small: a shared load, and one
@@ -199,6 +278,7 @@ public final class RouteResolver: Sendable {
     /// cache refuses it on arrival.
     private func load(_ route: RouteID, fill: Bool) async throws -> RouteLookup {
         let window = configuration.effectiveFillWindow
+        let epoch = near?.epoch ?? 0
         let started = time.monotonicNow()
         let notAfter = time.wallNow().addingTimeInterval(window.timeInterval)
         let lookup: RouteLookup
@@ -210,6 +290,10 @@ public final class RouteResolver: Sendable {
             throw failure
         }
         storeHealth.succeeded()
+        if let near {
+            let now = time.monotonicNow().wholeNanoseconds
+            near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: started.wholeNanoseconds, configuration: configuration), epoch: epoch)
+        }
 
         guard fill, time.monotonicNow() - started < window, breaker.allowsRequest() else {
             return lookup
@@ -217,9 +301,9 @@ public final class RouteResolver: Sendable {
         let entry: CachedRoute
         let ttl: Duration
         if let url = lookup.url {
-            (entry, ttl) = (.endpoint(url: url, revision: lookup.revision), configuration.positiveTTL)
+            (entry, ttl) = (.endpoint(url: url, revision: lookup.revision), configuration.jittered(configuration.positiveTTL))
         } else {
-            (entry, ttl) = (.notFound(revision: lookup.revision), configuration.negativeTTL)
+            (entry, ttl) = (.notFound(revision: lookup.revision), configuration.jittered(configuration.negativeTTL))
         }
         do {
             let stored = try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter)

@@ -28,6 +28,8 @@ public final class RouteWriter: Sendable {
     private let cacheHealth: DependencyHealth
     private let publisherHealth: DependencyHealth
     private let tracer: (any Tracer)?
+    private let near: NearCache?
+    private let time: any TimeSource
 
     /// Creates a writer.
     public convenience init(
@@ -56,8 +58,11 @@ public final class RouteWriter: Sendable {
         cacheHealth: DependencyHealth,
         time: any TimeSource,
         tracer: (any Tracer)? = nil,
+        near: NearCache? = nil,
         logger: Logger
     ) {
+        self.near = near
+        self.time = time
         self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth
@@ -153,7 +158,10 @@ public final class RouteWriter: Sendable {
             storeHealth.succeeded()
             // The last result of each route carries its newest revision.
             var newest: [RouteID: UInt64] = [:]
-            for result in results { newest[result.endpoint.route] = result.endpoint.revision }
+            for result in results {
+                newest[result.endpoint.route] = result.endpoint.revision
+                keepNear(result)
+            }
             await withTaskGroup(of: Void.self) { group in
                 for (route, revision) in newest { group.addTask { await self.invalidate(route, revision: revision) } }
                 group.addTask {
@@ -184,6 +192,7 @@ public final class RouteWriter: Sendable {
         // invalidation never undoes a newer state. Only a new change is published.
         let route = command.route
         let revision = result.endpoint.revision
+        keepNear(result)
         if !result.replayed, let event = result.event {
             logger.debug(
                 "route changed",
@@ -207,6 +216,8 @@ public final class RouteWriter: Sendable {
             logger.debug("route write refused", metadata: ["routes": "\(routes.count)", "error": "\(failure)"])
         }
         if failure.code == .outcomeUnknown {
+            // Nothing this process holds for the routes may be served until they are read again.
+            if let near { for route in routes { near.remove(route) } }
             // The write may have committed: read the routes again and invalidate at the
             // revision found, so that a caller who never retries still never keeps the old
             // URL cached. In the background: the caller hears of the outcome at once.
@@ -226,7 +237,12 @@ public final class RouteWriter: Sendable {
         var pause = Duration.milliseconds(100)
         while true {
             do {
+                let readAt = time.monotonicNow().wholeNanoseconds
                 let lookup = try await store.lookup(route)
+                if let near {
+                    let now = time.monotonicNow().wholeNanoseconds
+                    near.advance(route, to: NearCache.Entry(lookup, now: now, readAt: readAt, configuration: configuration))
+                }
                 await invalidate(route, revision: lookup.revision)
                 return
             } catch {
@@ -240,6 +256,21 @@ public final class RouteWriter: Sendable {
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))
             }
+        }
+    }
+
+    /// Applies a successful write to the near cache at once: the record, as the store has it
+    /// now — or, for a replay (whose record may be older than the route's state), a tombstone
+    /// at its revision, so nothing older is served and the next resolve reads it again.
+    private func keepNear(_ result: RouteWriteResult) {
+        guard let near else { return }
+        let now = time.monotonicNow().wholeNanoseconds
+        let endpoint = result.endpoint
+        if result.replayed {
+            near.advance(endpoint.route, to: .tombstone(endpoint.revision, now: now))
+        } else {
+            let lookup = RouteLookup(url: endpoint.isActive ? endpoint.url : nil, revision: endpoint.revision)
+            near.advance(endpoint.route, to: NearCache.Entry(lookup, now: now, readAt: now, configuration: configuration))
         }
     }
 
