@@ -10,6 +10,7 @@ let package = Package(
         .package(name: "TrafficManager", path: ".."),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -22,6 +23,7 @@ let package = Package(
                 .product(name: "TrafficManagerKafka", package: "TrafficManager"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Tools/LoadTool"
         ),
@@ -41,6 +43,7 @@ let package = Package(
             name: "TrafficManagerBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "TrafficManager", package: "TrafficManager"),
                 .product(name: "TrafficManagerRedis", package: "TrafficManager"),
                 .product(name: "TrafficManagerPostgres", package: "TrafficManager"),

@@ -3,6 +3,7 @@
 // the Redis and PostgreSQL benchmarks are left out when their server does not answer).
 import Benchmark
 import Foundation
+import Metrics
 import TrafficManager
 import TrafficManagerKafka
 import TrafficManagerPostgres
@@ -23,6 +24,16 @@ let benchmarks: @Sendable () -> Void = {
     let memory = Fixture.inMemory()
     Benchmark("resolve: in-memory cache hit", configuration: perThousand) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try await memory.manager.resolve(Fixture.found)) }
+    }
+    // The near cache, with names over 15 bytes (not inline strings) and metrics recorded by a
+    // real (atomic) backend.
+    let near = Fixture.nearCache()
+    Benchmark("resolve: near-cache hit (long names, metrics recorded)", configuration: perThousand) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try await near.resolve(Fixture.longNamed)) }
+    }
+    let sharedOnly = Fixture.inMemory(metrics: RecordingMetrics())
+    Benchmark("resolve: in-memory shared-cache hit (long names, metrics recorded)", configuration: perThousand) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try await sharedOnly.manager.resolve(Fixture.longNamed)) }
     }
     Benchmark("resolve: in-memory negative hit", configuration: perThousand) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? await memory.manager.resolve(Fixture.missing)) }
@@ -77,15 +88,36 @@ enum Fixture {
         let uncached: TrafficManager
     }
 
-    static func inMemory() -> Managers {
+    /// A route whose names are all over 15 bytes, so none is stored inline in its string.
+    static let longNamed = try! RouteID(
+        tenant: "acme-corporation-eu", service: "chat-service-backend", environment: "production-eu-west",
+        version: "2026.11.30-build.4471")
+
+    static func inMemory(metrics: any MetricsFactory = MetricsSystem.factory) -> Managers {
         let store = InMemoryRouteStore()
-        let manager = TrafficManager(store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus())
+        let manager = TrafficManager(store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus(), metricsFactory: metrics)
         blocking {
             try await manager.createRoute(found, url: "http://chat.prod:4002")
+            try await manager.createRoute(longNamed, url: "https://chat-service-backend.production-eu-west.acme.internal:4002")
             _ = try await manager.resolve(found)
+            _ = try await manager.resolve(longNamed)
             _ = try? await manager.resolve(missing)
         }
         return Managers(manager: manager, uncached: TrafficManager(store: store, cache: NoCache(), publisher: InMemoryEventBus()))
+    }
+
+    /// A manager with a near cache fed by an in-memory bus, its feed running, the route cached.
+    static func nearCache() -> TrafficManager {
+        let bus = InMemoryEventBus()
+        let manager = TrafficManager(
+            store: InMemoryRouteStore(), cache: InMemoryRouteCache(), publisher: bus, changeFeed: bus,
+            metricsFactory: RecordingMetrics())
+        Task { try await manager.changeFeedService?.run() }
+        blocking {
+            try await manager.createRoute(longNamed, url: "https://chat-service-backend.production-eu-west.acme.internal:4002")
+            while try await manager.resolution(longNamed).source != .nearCache { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        return manager
     }
 
     static func redis() -> TrafficManager? {

@@ -113,7 +113,8 @@ public final class TrafficManager: Sendable {
     /// The URL `route` resolves to. See ``RouteResolver/resolve(_:consistency:timeout:)``.
     @inlinable
     public func resolve(_ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil) async throws -> String {
-        try await resolver.resolve(route, consistency: consistency, timeout: timeout)
+        if let hit = try resolver.nearHit(route, consistency: consistency) { return hit.url }
+        return try await resolver.resolutionPastNearHit(route, consistency: consistency, timeout: timeout).url
     }
 
     /// The URL `route` resolves to, with its revision, source (near cache, shared cache, store
@@ -122,7 +123,8 @@ public final class TrafficManager: Sendable {
     public func resolution(
         _ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil
     ) async throws -> RouteResolution {
-        try await resolver.resolution(route, consistency: consistency, timeout: timeout)
+        if let hit = try resolver.nearHit(route, consistency: consistency) { return hit }
+        return try await resolver.resolutionPastNearHit(route, consistency: consistency, timeout: timeout)
     }
 
     /// The URL the route resolves to, validating the names first.

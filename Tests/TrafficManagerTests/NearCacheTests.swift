@@ -41,7 +41,7 @@ private struct Instances {
 }
 
 extension ManualTimeSource {
-    fileprivate var now: Int64 { monotonicNow().wholeNanoseconds }
+    fileprivate var now: Int64 { monotonicNanoseconds() }
 }
 
 /// A shared cache whose `get` can be held after it read, before it answers: a late reply.

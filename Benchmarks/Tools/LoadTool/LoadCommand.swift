@@ -21,6 +21,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case resolve, lookup, create, publish, propagation
+        case nearMemory = "near-memory"
     }
 
     @Option(help: "Backends: memory, redis (Redis cache, in-memory store), postgres (in-memory cache, PostgreSQL store), redis+postgres.")
@@ -59,6 +60,15 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL connections.")
     var pgConnections = 4
 
+    @Flag(help: "Put a near cache, fed by an in-memory change feed, in front of the cache.")
+    var nearCache = false
+
+    @Flag(help: "Route names over 15 bytes each (not stored inline in their strings).")
+    var longNames = false
+
+    @Flag(help: "near-memory: versions short (v1, v2) rather than each different and over 15 bytes.")
+    var shortVersions = false
+
     @Flag(help: "Run the callers on the Redis cache's task executors (its connection threads).")
     var onCacheExecutor = false
 
@@ -71,6 +81,10 @@ struct LoadCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "tm-load")
         logger.logLevel = .error
+        if workload == .nearMemory {
+            try await NearMemoryWorkload.run(count: keys, shortVersions: shortVersions, quiet: quiet)
+            return
+        }
         if workload == .publish {
             try await PublishWorkload.run(concurrency: concurrency, duration: .seconds(duration), quiet: quiet)
             return
@@ -107,7 +121,12 @@ struct LoadCommand: AsyncParsableCommand {
         } else {
             cache = InMemoryRouteCache()
         }
-        let manager = TrafficManager(store: store, cache: cache, publisher: InMemoryEventBus(), logger: logger)
+        let bus = InMemoryEventBus()
+        let manager = TrafficManager(
+            store: store, cache: cache, publisher: bus, changeFeed: nearCache ? bus : nil,
+            configuration: .init(nearCache: .init(capacity: max(keys, 100_000))), logger: logger)
+        let feed = Task { try await manager.changeFeedService?.run() }
+        defer { feed.cancel() }
         if workload == .propagation {
             guard let postgres, redis != nil else { throw ValidationError("the propagation workload needs --backend redis+postgres") }
             try await PropagationWorkload.run(
@@ -118,7 +137,9 @@ struct LoadCommand: AsyncParsableCommand {
         }
         // The names the pgbench scripts in compare.sh use too.
         let routes = try (0..<keys).map {
-            try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
+            longNames
+                ? try NearMemoryWorkload.route($0)
+                : try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
         }
         for (index, route) in routes.enumerated() {
             try await manager.createRoute(route, url: "http://svc\(index).load.internal:8080")
@@ -133,6 +154,6 @@ struct LoadCommand: AsyncParsableCommand {
             concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet)
         await redis?.shutdown()
         await postgres?.shutdown()
-        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue) c=\(concurrency)\(executors.isEmpty ? "" : " on the connection executors")")
+        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue)\(nearCache ? " with a near cache" : "") c=\(concurrency)\(executors.isEmpty ? "" : " on the connection executors")")
     }
 }

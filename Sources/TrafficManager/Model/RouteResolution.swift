@@ -39,13 +39,23 @@ public struct RouteResolution: Hashable, Sendable {
     /// How long ago the answer was read from the store (or written), as far as this process
     /// knows: since it was filled into the shared cache, or, for an entry whose shared-cache
     /// value does not say, since this process received it.
-    public var age: Duration
+    public var age: Duration {
+        get { .nanoseconds(ageNanoseconds) }
+        set { ageNanoseconds = newValue.wholeNanoseconds }
+    }
+    // Nanoseconds, not a Duration: the hit path makes one on every resolve, and converting
+    // costs 128-bit arithmetic there.
+    private var ageNanoseconds: Int64
 
     /// Creates a resolution.
     public init(url: String, revision: UInt64, source: Source, age: Duration = .zero) {
+        self.init(url: url, revision: revision, source: source, ageNanoseconds: age.wholeNanoseconds)
+    }
+
+    init(url: String, revision: UInt64, source: Source, ageNanoseconds: Int64) {
         self.url = url
         self.revision = revision
         self.source = source
-        self.age = age
+        self.ageNanoseconds = max(0, ageNanoseconds)
     }
 }

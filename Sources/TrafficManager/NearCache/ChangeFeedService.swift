@@ -49,7 +49,7 @@ public final class ChangeFeedService: Service, Sendable {
             near.reset()
             do {
                 try await feed.follow { [near, configuration, time] element in
-                    let now = time.monotonicNow().wholeNanoseconds
+                    let now = time.monotonicNanoseconds()
                     switch element {
                     case .change(let event):
                         near.advance(event.route, to: NearCache.Entry(event, now: now, wallNow: time.wallNow(), configuration: configuration))
@@ -72,7 +72,7 @@ public final class ChangeFeedService: Service, Sendable {
     private func reportGauges() async {
         var evicted = 0
         while !Task.isCancelled {
-            let now = time.monotonicNow().wholeNanoseconds
+            let now = time.monotonicNanoseconds()
             metrics.nearCacheEntries.record(near.count)
             let total = near.evictions
             if total > evicted { metrics.nearCacheEvictions.increment(by: Int64(total - evicted)) }
@@ -96,38 +96,40 @@ public final class ChangeFeedService: Service, Sendable {
 extension NearCache.Entry {
     /// The entry a delivered change leaves: its URL, or not found, at its revision — or, for an
     /// event of a newer schema version whose action or URL this version may misread, a
-    /// tombstone at its revision (the next resolve reads it again).
+    /// tombstone at its revision (the next resolve reads it again). Its age is the event's.
     init(_ event: RouteEvent, now: Int64, wallNow: Date, configuration: TrafficManagerConfiguration) {
         let age = max(0, Int64(wallNow.timeIntervalSince(event.occurredAt) * 1e9))
         let understood = event.writtenSchemaVersion <= RouteEvent.schemaVersion
         if understood && event.action == .deactivated {
             self.init(
-                url: "", revision: event.revision, kind: .notFound, storedAt: now,
-                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: now &- age)
+                url: "", revision: event.revision,
+                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: now &- age,
+                kind: .notFound)
         } else if understood && !event.url.isEmpty {
             self.init(
-                url: event.url, revision: event.revision, kind: .endpoint, storedAt: now,
-                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: now &- age)
+                url: event.url, revision: event.revision,
+                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: now &- age,
+                kind: .endpoint)
         } else {
-            self.init(url: "", revision: event.revision, kind: .tombstone, storedAt: now, expiresAt: now, readAt: now)
+            self = .tombstone(event.revision, now: now)
         }
     }
 
-    /// The entry a store read or a write leaves.
+    /// The entry a store read (begun at `readAt`) or a write leaves.
     init(_ lookup: RouteLookup, now: Int64, readAt: Int64, configuration: TrafficManagerConfiguration) {
         if let url = lookup.url {
             self.init(
-                url: url, revision: lookup.revision, kind: .endpoint, storedAt: now,
-                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: readAt)
+                url: url, revision: lookup.revision,
+                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: readAt, kind: .endpoint)
         } else {
             self.init(
-                url: "", revision: lookup.revision, kind: .notFound, storedAt: now,
-                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: readAt)
+                url: "", revision: lookup.revision,
+                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: readAt, kind: .notFound)
         }
     }
 
     /// A tombstone at `revision`: never served, it refuses older fills.
     static func tombstone(_ revision: UInt64, now: Int64) -> Self {
-        Self(url: "", revision: revision, kind: .tombstone, storedAt: now, expiresAt: now, readAt: now)
+        Self(url: "", revision: revision, expiresAt: now, readAt: now, kind: .tombstone)
     }
 }

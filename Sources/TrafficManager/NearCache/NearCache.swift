@@ -16,17 +16,17 @@ final class NearCache: Sendable {
     /// What is held for one route.
     struct Entry: Sendable {
         enum Kind: UInt8, Sendable { case endpoint, notFound, tombstone }
+        // Fields in this order, the byte last, so that a node packs into 128 bytes.
         /// The URL; empty unless `kind` is `.endpoint`.
         var url: String
         var revision: UInt64
-        var kind: Kind
-        /// When this process stored it (monotonic nanoseconds).
-        var storedAt: Int64
         /// Past this it is not served (monotonic nanoseconds).
         var expiresAt: Int64
-        /// When the answer was read from the store, or written (monotonic nanoseconds, this
-        /// process's clock): its age.
+        /// When the answer was read from the store, or written, or the change published
+        /// (monotonic nanoseconds, this process's clock): its age, and what
+        /// ``NearCacheConfiguration/unprovenTTL`` is measured from.
         var readAt: Int64
+        var kind: Kind
     }
 
     /// A lookup's outcome.
@@ -42,27 +42,29 @@ final class NearCache: Sendable {
 
     private struct Shard {
         var entries: SieveCache<RouteID, Entry>
-        /// One copy of each name, so that routes sharing a tenant or service share its storage.
-        var names: [String: String] = [:]
-        let namesBound: Int
+    }
 
-        init(capacity: Int) {
-            entries = SieveCache(capacity: capacity)
-            namesBound = capacity * 4 + 64
-        }
+    /// One copy of each tenant, service and environment name, so that the routes sharing one
+    /// share its storage. Versions are not interned: they are mostly short (stored inline) or
+    /// all different. Cleared when it outgrows three names per entry.
+    private struct Names {
+        var kept: [String: String] = [:]
+        let bound: Int
 
         mutating func intern(_ route: RouteID) -> RouteID {
-            if names.count > namesBound { names.removeAll(keepingCapacity: true) }
+            if kept.count > bound { kept.removeAll(keepingCapacity: true) }
             func one(_ name: String) -> String {
-                if let kept = names[name] { return kept }
-                names[name] = name
+                if let copy = kept[name] { return copy }
+                kept[name] = name
                 return name
             }
             return RouteID(
                 validTenant: one(route.tenant), service: one(route.service), environment: one(route.environment),
-                version: one(route.version))
+                version: route.version)
         }
     }
+
+    private let names: Locked<Names>
 
     let configuration: NearCacheConfiguration
     private let shards: [Locked<Shard>]
@@ -82,21 +84,24 @@ final class NearCache: Sendable {
         let capacity = max(1, configuration.capacity)
         while count < max(1, min(configuration.shards, capacity)) { count <<= 1 }
         let each = (capacity + count - 1) / count
-        shards = (0..<count).map { _ in Locked(Shard(capacity: each)) }
+        shards = (0..<count).map { _ in Locked(Shard(entries: SieveCache(capacity: each))) }
+        names = Locked(Names(bound: capacity * 3 + 64))
         mask = count - 1
         maxLag = configuration.maxLag.wholeNanoseconds
         unprovenTTL = configuration.unprovenTTL.wholeNanoseconds
     }
 
+    /// The shard for a key's hash: from its high bits, since the shard's own index uses the low.
     @inline(__always)
-    private func shard(_ route: RouteID) -> Locked<Shard> { shards[route.hashValue & mask] }
+    private func shard(_ hash: Int) -> Locked<Shard> { shards[(hash >> 48) & mask] }
 
     /// The entry for `route` and whether it may be served at `now`.
     @inline(__always)
     func lookup(_ route: RouteID, now: Int64) -> Lookup {
-        guard let entry = shard(route).withLock({ $0.entries.get(route) }) else { return .absent }
+        let hash = route.hashValue
+        guard let entry = shard(hash).withLock({ $0.entries.get(route, hash: hash) }) else { return .absent }
         guard entry.kind != .tombstone, now < entry.expiresAt,
-            now &- provenAt.load(ordering: .relaxed) <= maxLag || now &- entry.storedAt <= unprovenTTL
+            now &- provenAt.load(ordering: .relaxed) <= maxLag || now &- entry.readAt <= unprovenTTL
         else { return .held(entry) }
         return .fresh(entry)
     }
@@ -117,11 +122,13 @@ final class NearCache: Sendable {
     /// `epoch` was read. `true` when stored.
     @discardableResult
     func fill(_ route: RouteID, with entry: Entry, epoch: UInt64) -> Bool {
-        shard(route).withLock { shard in
+        let key = names.withLock { $0.intern(route) }
+        let hash = route.hashValue
+        return shard(hash).withLock { shard in
             // Under the shard's lock, so a restart's clearing cannot pass between check and set.
             guard epoch == epochs.load(ordering: .acquiring) else { return false }
-            if let current = shard.entries.peek(route), current.revision > entry.revision { return false }
-            shard.entries.set(shard.intern(route), entry)
+            if let current = shard.entries.peek(route, hash: hash), current.revision > entry.revision { return false }
+            shard.entries.set(key, entry, hash: hash)
             return true
         }
     }
@@ -129,16 +136,19 @@ final class NearCache: Sendable {
     /// Moves `route` to `entry`'s revision unless it holds that revision or a newer one: a
     /// change delivered by the feed, or this process's own write.
     func advance(_ route: RouteID, to entry: Entry) {
-        shard(route).withLock { shard in
-            if let current = shard.entries.peek(route), current.revision >= entry.revision { return }
-            shard.entries.set(shard.intern(route), entry)
+        let key = names.withLock { $0.intern(route) }
+        let hash = route.hashValue
+        shard(hash).withLock { shard in
+            if let current = shard.entries.peek(route, hash: hash), current.revision >= entry.revision { return }
+            shard.entries.set(key, entry, hash: hash)
         }
     }
 
     /// Forgets `route` (a write whose outcome is unknown: nothing held may be served until it
     /// is read again).
     func remove(_ route: RouteID) {
-        shard(route).withLock { _ = $0.entries.remove(route) }
+        let hash = route.hashValue
+        shard(hash).withLock { _ = $0.entries.remove(route, hash: hash) }
     }
 
     /// Records that every change published up to `instant` has been applied.

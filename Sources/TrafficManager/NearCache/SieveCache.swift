@@ -18,7 +18,9 @@ struct SieveCache<Key: Hashable, Value> {
     private struct Node {
         var key: Key
         var value: Value
-        var hash: Int
+        /// The low 32 bits of the key's hash: enough to find its home slot and to skip most
+        /// unequal keys without comparing them.
+        var hash: UInt32
         var visited: Bool
         /// Towards the head (newer), -1 for none.
         var newer: Int32
@@ -46,13 +48,14 @@ struct SieveCache<Key: Hashable, Value> {
         while size < capacity * 2 { size <<= 1 }
         index = [Int32](repeating: -1, count: size)
         mask = size - 1
-        nodes.reserveCapacity(min(capacity, 1 << 16))
+        // Virtual memory only until used: pages are touched as entries arrive.
+        nodes.reserveCapacity(capacity)
     }
 
     /// The index slot holding `key`'s node, or the empty slot where it would go.
     @inline(__always)
-    private func slot(of key: Key, hash: Int) -> (slot: Int, node: Int32) {
-        var slot = hash & mask
+    private func slot(of key: Key, hash: UInt32) -> (slot: Int, node: Int32) {
+        var slot = Int(hash) & mask
         while true {
             let node = index[slot]
             if node < 0 { return (slot, -1) }
@@ -62,24 +65,35 @@ struct SieveCache<Key: Hashable, Value> {
     }
 
     /// The value for `key`, marking it visited.
-    mutating func get(_ key: Key) -> Value? {
-        let found = slot(of: key, hash: key.hashValue).node
+    mutating func get(_ key: Key) -> Value? { get(key, hash: key.hashValue) }
+
+    /// As ``get(_:)``, with the key's `hashValue` computed already.
+    @inline(__always)
+    mutating func get(_ key: Key, hash: Int) -> Value? {
+        let found = slot(of: key, hash: UInt32(truncatingIfNeeded: hash)).node
         guard found >= 0 else { return nil }
         nodes[Int(found)].visited = true
         return nodes[Int(found)].value
     }
 
     /// The value for `key` without marking it (for inspection and conditional updates).
-    func peek(_ key: Key) -> Value? {
-        let found = slot(of: key, hash: key.hashValue).node
+    func peek(_ key: Key) -> Value? { peek(key, hash: key.hashValue) }
+
+    /// As ``peek(_:)``, with the key's `hashValue` computed already.
+    func peek(_ key: Key, hash: Int) -> Value? {
+        let found = slot(of: key, hash: UInt32(truncatingIfNeeded: hash)).node
         return found >= 0 ? nodes[Int(found)].value : nil
     }
 
     /// Stores `value` under `key`: in place when present (its mark kept), else at the head,
     /// evicting one entry first when full. Returns the evicted key, if any.
     @discardableResult
-    mutating func set(_ key: Key, _ value: Value) -> Key? {
-        let hash = key.hashValue
+    mutating func set(_ key: Key, _ value: Value) -> Key? { set(key, value, hash: key.hashValue) }
+
+    /// As ``set(_:_:)``, with the key's `hashValue` computed already.
+    @discardableResult
+    mutating func set(_ key: Key, _ value: Value, hash fullHash: Int) -> Key? {
+        let hash = UInt32(truncatingIfNeeded: fullHash)
         var (place, found) = slot(of: key, hash: hash)
         if found >= 0 {
             nodes[Int(found)].value = value
@@ -110,8 +124,12 @@ struct SieveCache<Key: Hashable, Value> {
 
     /// Removes `key`; returns its value.
     @discardableResult
-    mutating func remove(_ key: Key) -> Value? {
-        let (place, found) = slot(of: key, hash: key.hashValue)
+    mutating func remove(_ key: Key) -> Value? { remove(key, hash: key.hashValue) }
+
+    /// As ``remove(_:)``, with the key's `hashValue` computed already.
+    @discardableResult
+    mutating func remove(_ key: Key, hash: Int) -> Value? {
+        let (place, found) = slot(of: key, hash: UInt32(truncatingIfNeeded: hash))
         guard found >= 0 else { return nil }
         let value = nodes[Int(found)].value
         unindex(place)
@@ -158,7 +176,7 @@ struct SieveCache<Key: Hashable, Value> {
         var hole = slot
         var next = (slot + 1) & mask
         while index[next] >= 0 {
-            let home = nodes[Int(index[next])].hash & mask
+            let home = Int(nodes[Int(index[next])].hash) & mask
             // Move `next` into the hole unless its home lies cyclically in (hole, next].
             let distanceToHome = (next - home) & mask
             let distanceToHole = (next - hole) & mask

@@ -28,6 +28,8 @@ public final class RouteResolver: Sendable {
     private let cacheHealth: DependencyHealth
     private let tracer: (any Tracer)?
     let near: NearCache?
+    /// The system clock's origin when `time` is the system's, so the hit path reads the clock once.
+    private let systemClockOrigin: Int64?
 
     /// Creates a resolver.
     ///
@@ -67,6 +69,7 @@ public final class RouteResolver: Sendable {
         logger: Logger
     ) {
         self.near = near
+        self.systemClockOrigin = (time as? SystemTimeSource)?.origin
         self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
@@ -109,14 +112,40 @@ public final class RouteResolver: Sendable {
     ///   or `notRunning` (the store was shut down or never run); `CancellationError` when the
     ///   calling task is cancelled before the call or while it waits. Nothing else.
     public func resolve(_ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil) async throws -> String {
-        try await resolution(route, consistency: consistency, timeout: timeout).url
+        if let hit = try nearHit(route, consistency: consistency) { return hit.url }
+        return try await resolutionPastNearHit(route, consistency: consistency, timeout: timeout).url
     }
 
     /// The URL `route` resolves to, with its revision, where the answer came from and its age;
     /// the same rules and errors as ``resolve(_:consistency:timeout:)``.
-    @inline(__always)
     public func resolution(
         _ route: RouteID, consistency: ReadConsistency = .default, timeout: Duration? = nil
+    ) async throws -> RouteResolution {
+        if let hit = try nearHit(route, consistency: consistency) { return hit }
+        return try await resolutionPastNearHit(route, consistency: consistency, timeout: timeout)
+    }
+
+    /// A near-cache hit, answered synchronously — no async frame, no suspension, no allocation —
+    /// or `nil` when the near cache cannot answer now (the full path then runs; it looks again
+    /// and takes held entries into account), when the caller is cancelled, or with a tracer
+    /// active (spans need the full path).
+    @usableFromInline
+    func nearHit(_ route: RouteID, consistency: ReadConsistency) throws -> RouteResolution? {
+        guard let near, tracer == nil, consistency.usesNearCache else { return nil }
+        let started = MonotonicClock.nanoseconds()
+        let now = systemClockOrigin.map { started &- $0 } ?? time.monotonicNanoseconds()
+        guard case .fresh(let entry) = near.lookup(route, now: now), entry.revision >= (unconfirmed.floor(route) ?? 0),
+            !Task.isCancelled
+        else { return nil }
+        metrics.resolveRequests.increment()
+        defer { metrics.resolveLatency.recordNanoseconds(MonotonicClock.nanoseconds() &- started) }
+        return try nearAnswer(entry, route: route, now: now)
+    }
+
+    /// Everything but the synchronous near-cache hit.
+    @usableFromInline
+    func resolutionPastNearHit(
+        _ route: RouteID, consistency: ReadConsistency, timeout: Duration?
     ) async throws -> RouteResolution {
         guard let tracer else { return try await resolveUntraced(route, consistency: consistency, timeout: timeout) }
         return try await traced(tracer, TrafficManagerTracing.resolveSpan, route: route) {
@@ -127,15 +156,15 @@ public final class RouteResolver: Sendable {
     @inline(__always)
     private func resolveUntraced(_ route: RouteID, consistency: ReadConsistency, timeout: Duration?) async throws -> RouteResolution {
         metrics.resolveRequests.increment()
-        let start = ContinuousClock.now
-        defer { metrics.resolveLatency.recordInterval(since: start) }
+        let started = MonotonicClock.nanoseconds()
+        defer { metrics.resolveLatency.recordNanoseconds(MonotonicClock.nanoseconds() &- started) }
         try Task.checkCancellation()
 
         // A revision this process wrote that the cache has not confirmed (normally none).
         var floor = unconfirmed.floor(route) ?? 0
         var held: NearCache.Entry?
         if let near {
-            let now = time.monotonicNow().wholeNanoseconds
+            let now = systemClockOrigin.map { started &- $0 } ?? time.monotonicNanoseconds()
             switch near.lookup(route, now: now) {
             case .fresh(let entry) where consistency.usesNearCache && entry.revision >= floor:
                 return try nearAnswer(entry, route: route, now: now)
@@ -147,7 +176,7 @@ public final class RouteResolver: Sendable {
                 break
             }
         }
-        return try await sharedOrStore(route, floor: floor, held: held, start: start, timeout: timeout)
+        return try await sharedOrStore(route, floor: floor, held: held, timeout: timeout)
     }
 
     @inline(__always)
@@ -157,15 +186,16 @@ public final class RouteResolver: Sendable {
             throw TrafficManagerError.routeNotFound(route)
         }
         metrics.nearCacheHits.increment()
-        return RouteResolution(url: entry.url, revision: entry.revision, source: .nearCache, age: .nanoseconds(now &- entry.readAt))
+        return RouteResolution(url: entry.url, revision: entry.revision, source: .nearCache, ageNanoseconds: now &- entry.readAt)
     }
 
     /// Past the near cache: the shared cache, then the store; the answer refreshes the near
     /// cache. `floor` is the newest revision this process knows of for the route.
     @inline(never)
     private func sharedOrStore(
-        _ route: RouteID, floor: UInt64, held: NearCache.Entry?, start: ContinuousClock.Instant, timeout: Duration?
+        _ route: RouteID, floor: UInt64, held: NearCache.Entry?, timeout: Duration?
     ) async throws -> RouteResolution {
+        let start = ContinuousClock.now
         let epoch = near?.epoch ?? 0
         let (entry, answered) = await cachedEntry(route)
         switch entry {
@@ -197,7 +227,7 @@ public final class RouteResolver: Sendable {
     /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
     private func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64) {
         guard let near else { return }
-        let now = time.monotonicNow().wholeNanoseconds
+        let now = time.monotonicNanoseconds()
         let lookup: RouteLookup
         switch cached {
         case .endpoint(let url, let revision): lookup = RouteLookup(url: url, revision: revision)
@@ -210,11 +240,11 @@ public final class RouteResolver: Sendable {
     /// An expired near-cache entry served under ``TrafficManagerConfiguration/maxStale``.
     private func staleAnswer(_ held: NearCache.Entry?, floor: UInt64, route: RouteID) -> RouteResolution? {
         guard configuration.maxStale > .zero, let held, held.kind == .endpoint, held.revision >= floor else { return nil }
-        let now = time.monotonicNow().wholeNanoseconds
+        let now = time.monotonicNanoseconds()
         guard now < held.expiresAt &+ configuration.maxStale.wholeNanoseconds else { return nil }
         metrics.staleAnswers.increment()
         logger.debug("serving a stale answer: the shared cache and the store both failed", metadata: ["route": "\(route)"])
-        return RouteResolution(url: held.url, revision: held.revision, source: .stale, age: .nanoseconds(now &- held.readAt))
+        return RouteResolution(url: held.url, revision: held.revision, source: .stale, ageNanoseconds: now &- held.readAt)
     }
 
     /// Whether a failed read says the backends are down, rather than that the route is absent.
@@ -291,7 +321,7 @@ public final class RouteResolver: Sendable {
         }
         storeHealth.succeeded()
         if let near {
-            let now = time.monotonicNow().wholeNanoseconds
+            let now = time.monotonicNanoseconds()
             near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: started.wholeNanoseconds, configuration: configuration), epoch: epoch)
         }
 

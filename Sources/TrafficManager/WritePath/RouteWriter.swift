@@ -237,10 +237,10 @@ public final class RouteWriter: Sendable {
         var pause = Duration.milliseconds(100)
         while true {
             do {
-                let readAt = time.monotonicNow().wholeNanoseconds
+                let readAt = time.monotonicNanoseconds()
                 let lookup = try await store.lookup(route)
                 if let near {
-                    let now = time.monotonicNow().wholeNanoseconds
+                    let now = time.monotonicNanoseconds()
                     near.advance(route, to: NearCache.Entry(lookup, now: now, readAt: readAt, configuration: configuration))
                 }
                 await invalidate(route, revision: lookup.revision)
@@ -264,7 +264,7 @@ public final class RouteWriter: Sendable {
     /// at its revision, so nothing older is served and the next resolve reads it again.
     private func keepNear(_ result: RouteWriteResult) {
         guard let near else { return }
-        let now = time.monotonicNow().wholeNanoseconds
+        let now = time.monotonicNanoseconds()
         let endpoint = result.endpoint
         if result.replayed {
             near.advance(endpoint.route, to: .tombstone(endpoint.revision, now: now))
