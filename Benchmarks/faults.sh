@@ -12,7 +12,10 @@ source "$root/scripts/env.sh"
 out="${1:-$root/Docs/Reliability.md}"
 
 swift build -c release --product tm-faults >&2
-table="$(.build/release/tm-faults --callers "${CALLERS:-16}" --kafka-down "${KAFKA_DOWN_SECONDS:-30}")"
+# The tool fails when a fault broke its goal (a run failed, or the log budget was exceeded);
+# the report is written either way, then this script fails too.
+status=0
+table="$(.build/release/tm-faults --callers "${CALLERS:-16}" --kafka-down "${KAFKA_DOWN_SECONDS:-30}")" || status=$?
 
 {
   cat "$root/Docs/Reliability.header.md"
@@ -23,3 +26,4 @@ table="$(.build/release/tm-faults --callers "${CALLERS:-16}" --kafka-down "${KAF
   echo "$table"
 } >"$out"
 echo "faults: wrote $out" >&2
+exit "$status"

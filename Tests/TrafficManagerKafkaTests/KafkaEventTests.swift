@@ -87,12 +87,16 @@ struct KafkaEventTests {
 
         cluster.setResponseDelay(.seconds(5))
         let result = try await manager.createRoute(route, url: "http://chat:4002")
-        cluster.setResponseDelay(.zero)
+        // The broker stays silent past the delivery timeout, so the message has failed for
+        // good; restored sooner, a retried produce request could still deliver it (and a late
+        // acknowledgement would mark it).
+        try await Task.sleep(for: configuration.deliveryTimeout + .milliseconds(500))
         let event = try #require(result.event)
         #expect(metrics.counterTotal(label: "trafficmanager_event_publish_failures_total") == 1)
         #expect(logs.messages(at: .error).contains { $0.hasPrefix("event publisher is failing") })
         #expect(logs.messages(at: .debug).contains { $0.contains("not published") })
         #expect(store.eventRows.first?.processedAt == nil)
+        cluster.setResponseDelay(.zero)
         #expect(try await manager.resolve(route) == "http://chat:4002")
 
         let relay = OutboxRelay(outbox: store, publisher: OutboxPublisher(publisher: publisher, outbox: store), configuration: .init(gracePeriod: .zero))
@@ -216,6 +220,27 @@ struct KafkaEventTests {
         second.cancel()
         _ = await second.result
         #expect(again.entries.isEmpty)
+    }
+
+    @Test func anUnreadableMessageDoesNotHoldBackTheNextOneOnItsPartition() async throws {
+        let configuration = try kafkaConfiguration(cluster)
+        let event = RouteEvent(
+            eventID: UUID(), action: .updated, route: try UniqueNames.route(), url: "http://b:2", revision: 2,
+            occurredAt: Date(unixMilliseconds: 1_767_225_600_000))
+        let good = String(decoding: try event.encoded(), as: UTF8.self)
+        // Both on partition 2, the unreadable one first: the good one is behind it in the log.
+        await RawKafka.produce(["not json at all", good], topic: configuration.topic, bootstrap: cluster.bootstrapServers, partition: 2)
+        let letters = Locked<[UndecodableEvent]>([])
+        let source = KafkaEventSource(
+            configuration: consumerConfiguration(configuration), deadLetters: { letter in letters.withLock { $0.append(letter) } })
+        let handled = Locked<[RouteEvent]>([])
+        let consumer = Task { try await source.consume(group: "same-partition") { event in handled.withLock { $0.append(event) } } }
+        #expect(try await eventually { handled.withLock { $0.count } == 1 })
+        consumer.cancel()
+        _ = await consumer.result
+        #expect(handled.withLock { $0 } == [event])
+        let origins = letters.withLock { $0.map(\.origin) }
+        #expect(origins.count == 1 && origins.first?.hasPrefix("\(configuration.topic)[2]@") == true)
     }
 
     @Test func aConsumerStoppedBeforeItsCommitLeavesTheEventToTheNextOneWhichHandlesItOnce() async throws {

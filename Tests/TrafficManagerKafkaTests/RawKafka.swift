@@ -67,16 +67,17 @@ enum RawKafka {
 
     /// Produces raw messages (not necessarily route events) and waits for them, on a thread of
     /// its own: librdkafka's flush blocks, and must not hold a Swift concurrency thread.
-    static func produce(_ texts: [String], topic: String, bootstrap: String) async {
+    /// With `partition`, every message goes to that partition, in order.
+    static func produce(_ texts: [String], topic: String, bootstrap: String, partition: Int32? = nil) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread {
-                produceBlocking(texts, topic: topic, bootstrap: bootstrap)
+                produceBlocking(texts, topic: topic, bootstrap: bootstrap, partition: partition)
                 done.resume()
             }.start()
         }
     }
 
-    private static func produceBlocking(_ texts: [String], topic: String, bootstrap: String) {
+    private static func produceBlocking(_ texts: [String], topic: String, bootstrap: String, partition: Int32?) {
         guard let conf = rd_kafka_conf_new() else { return }
         var errorText = [CChar](repeating: 0, count: 256)
         rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, &errorText, errorText.count)
@@ -86,7 +87,7 @@ enum RawKafka {
             var bytes = Array(text.utf8)
             topic.withCString { topicName in
                 bytes.withUnsafeMutableBytes { value in
-                    var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 3)
+                    var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: partition == nil ? 3 : 4)
                     fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
                     fields[0].u.cstr = topicName
                     fields[1].vtype = RD_KAFKA_VTYPE_VALUE
@@ -94,6 +95,10 @@ enum RawKafka {
                     fields[1].u.mem.size = value.count
                     fields[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
                     fields[2].u.i = RD_KAFKA_MSG_F_COPY
+                    if let partition {
+                        fields[3].vtype = RD_KAFKA_VTYPE_PARTITION
+                        fields[3].u.i32 = partition
+                    }
                     if let error = rd_kafka_produceva(producer, fields, fields.count) { rd_kafka_error_destroy(error) }
                 }
             }

@@ -23,6 +23,41 @@ import TrafficManagerTestKit
         #expect(try await cache.get(authStaging) == .tombstone(revision: 1))
     }
 
+    /// Case 5, step by step: during a rolling upgrade a newer producer changes a route and says
+    /// so in a version-2 event, with an action and a field this version does not know. The
+    /// tolerant reader still reads the route and revision, so the event invalidates; before,
+    /// it was skipped and the old URL stayed cached for its TTL.
+    @Test func anEventOfANewerSchemaVersionStillInvalidatesStepByStep() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://old:1")
+        #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+
+        // The upgraded instance commits revision 2; its own invalidation does not reach this cache.
+        _ = try await h.store.apply(try RouteCommand(route: chatProd, operation: .upsert(url: "http://new:2")), idempotencyKey: nil)
+        #expect(try await h.manager.resolve(chatProd) == "http://old:1")
+
+        // Its event, as the bytes arrive.
+        let payload = try JSONSerialization.data(withJSONObject: [
+            "schema_version": 2, "event_id": UUID().uuidString, "tenant": "chat-app", "service": "chat", "env": "prod",
+            "version": "v1", "revision": 2, "action": "rerouted", "url": "http://new:2", "canary": ["weight": 10],
+            "occurred_at": 1_767_225_600_000,
+        ] as [String: Any])
+        let event = try RouteEvent.decode(payload)
+        #expect(event.writtenSchemaVersion == 2 && event.revision == 2)
+
+        try await h.manager.cacheInvalidationConsumer().handle(event)
+        #expect(try await h.cache.get(chatProd) == .tombstone(revision: 2))
+        #expect(try await h.manager.resolve(chatProd) == "http://new:2")
+    }
+
+    @Test func aMessageThatIsNoEventAtAllIsRefusedWithItsKindAndLeavesTheCacheAlone() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(try await h.manager.resolve(chatProd) == "http://chat:4002")
+        #expect(throws: RouteEventDecodingError.self) { try RouteEvent.decode(Data("{\"schema_version\": 2}".utf8)) }
+        #expect(try await h.cache.get(chatProd) == .endpoint(url: "http://chat:4002", revision: 1))
+    }
+
     @Test func theInvalidationConsumerIsIdempotentUnderRedelivery() async throws {
         let cache = InMemoryRouteCache(time: ManualTimeSource())
         let consumer = CacheInvalidationConsumer(cache: cache)

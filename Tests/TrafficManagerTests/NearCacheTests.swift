@@ -32,6 +32,13 @@ private struct Instances {
         try await body()
     }
 
+    func nearEntry(_ manager: TrafficManager, _ route: RouteID) -> NearCache.Entry? {
+        switch manager.near!.lookup(route, now: time.now) {
+        case .fresh(let entry), .held(let entry): return entry
+        case .absent: return nil
+        }
+    }
+
     func nearRevision(_ manager: TrafficManager, _ route: RouteID) -> UInt64? {
         switch manager.near!.lookup(route, now: time.now) {
         case .fresh(let entry), .held(let entry): return entry.revision
@@ -48,9 +55,11 @@ extension ManualTimeSource {
 private final class LateReplyCache: RouteCache {
     let inner: InMemoryRouteCache
     let held = Locked<Gate?>(nil)
+    let gets = Locked(0)
     init(_ inner: InMemoryRouteCache) { self.inner = inner }
 
     func get(_ route: RouteID) async throws -> CachedRoute? {
+        gets.withLock { $0 += 1 }
         let entry = try await inner.get(route)
         if let gate = held.withLock({ $0 }) { await gate.wait() }
         return entry
@@ -275,6 +284,100 @@ private final class LateReplyCache: RouteCache {
             for route in routes { _ = try await i.b.resolve(route) }
             #expect(i.b.nearCacheCount <= 64)
             #expect(i.b.near!.evictions >= 136)
+        }
+    }
+
+    // MARK: Early refresh (XFetch)
+
+    private static let eager = TrafficManagerConfiguration(
+        positiveTTL: .seconds(60), nearCache: .init(earlyRefresh: 1_000), ttlJitter: 0)
+
+    @Test func aHotEntryIsRefreshedInTheBackgroundBeforeItExpires() async throws {
+        let inner = InMemoryRouteCache()
+        let shared = LateReplyCache(inner)
+        let i = Instances(configuration: Self.eager, cacheB: shared)
+        try await i.following {
+            try await i.a.createRoute(chatProd, url: "http://chat:4002")
+            try await inner.fill(chatProd, with: .endpoint(url: "http://chat:4002", revision: 1), ttl: .seconds(600))
+            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
+            let first = try #require(i.nearEntry(i.b, chatProd))
+            // Just before expiry: a hit answers from memory and starts one refresh.
+            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
+            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            #expect(try await i.b.resolution(chatProd).source == .nearCache)
+            #expect(try await eventually { (i.nearEntry(i.b, chatProd)?.expiresAt ?? 0) > first.expiresAt })
+            #expect(shared.gets.withLock { $0 } == 1)
+            // Past the old expiry the route is still answered from memory: it never missed.
+            i.time.advance(by: .seconds(1))
+            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            #expect(try await i.b.resolution(chatProd).source == .nearCache)
+        }
+    }
+
+    @Test func manyHitsNearExpiryStartOneRefresh() async throws {
+        let inner = InMemoryRouteCache()
+        let shared = LateReplyCache(inner)
+        let i = Instances(configuration: Self.eager, cacheB: shared)
+        try await i.following {
+            try await i.a.createRoute(chatProd, url: "http://chat:4002")
+            try await inner.fill(chatProd, with: .endpoint(url: "http://chat:4002", revision: 1), ttl: .seconds(600))
+            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
+            let first = try #require(i.nearEntry(i.b, chatProd))
+            let gate = Gate()
+            shared.held.withLock { $0 = gate }
+            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
+            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            for _ in 0..<100 { #expect(try await i.b.resolution(chatProd).source == .nearCache) }
+            #expect(try await eventually { shared.gets.withLock { $0 } == 1 })
+            shared.held.withLock { $0 = nil }
+            gate.open()
+            #expect(try await eventually { (i.nearEntry(i.b, chatProd)?.expiresAt ?? 0) > first.expiresAt })
+            #expect(shared.gets.withLock { $0 } == 1)
+        }
+    }
+
+    @Test func anEarlyRefreshThatReadBeforeAChangeCannotUndoIt() async throws {
+        let inner = InMemoryRouteCache()
+        let shared = LateReplyCache(inner)
+        let i = Instances(configuration: Self.eager, cacheB: shared)
+        try await i.following {
+            try await i.a.createRoute(chatProd, url: "http://old:1")
+            try await inner.fill(chatProd, with: .endpoint(url: "http://old:1", revision: 1), ttl: .seconds(600))
+            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
+            let first = try #require(i.nearEntry(i.b, chatProd))
+            // The refresh reads revision 1 from the shared cache; its reply is held.
+            let gate = Gate()
+            shared.held.withLock { $0 = gate }
+            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
+            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            #expect(try await i.b.resolve(chatProd) == "http://old:1")
+            #expect(try await eventually { shared.gets.withLock { $0 } == 1 })
+            // The change arrives meanwhile.
+            try await i.a.createRoute(chatProd, url: "http://new:2")
+            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 2 })
+            shared.held.withLock { $0 = nil }
+            gate.open()
+            try await Task.sleep(for: .milliseconds(50))
+            // The late refresh is refused: revision 2 stays, and is what b answers.
+            #expect(i.nearRevision(i.b, chatProd) == 2)
+            #expect(try await i.b.resolve(chatProd) == "http://new:2")
+        }
+    }
+
+    @Test func withEarlyRefreshOffAnEntryExpiresAndTheNextResolveMisses() async throws {
+        let configuration = TrafficManagerConfiguration(positiveTTL: .seconds(60), nearCache: .init(earlyRefresh: 0), ttlJitter: 0)
+        let inner = InMemoryRouteCache()
+        let shared = LateReplyCache(inner)
+        let i = Instances(configuration: configuration, cacheB: shared)
+        try await i.following {
+            try await i.a.createRoute(chatProd, url: "http://chat:4002")
+            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
+            let first = try #require(i.nearEntry(i.b, chatProd))
+            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
+            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            for _ in 0..<100 { _ = try await i.b.resolve(chatProd) }
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(shared.gets.withLock { $0 } == 0)
         }
     }
 }

@@ -39,9 +39,9 @@ import TrafficManagerTestKit
         #expect(try await h.cache.get(chatProd) == .endpoint(url: "http://new:2", revision: 2))
     }
 
-    @Test func withoutTheFixTheLateCallerWouldHaveTakenTheOldAnswer() async throws {
-        // The same interleaving, one level down: the shared load's answer is older than the
-        // tombstone the late caller saw, which is what the resolver refuses.
+    @Test func theEarlyCallersLoadMayAnswerItButLeavesNothingOldBehind() async throws {
+        // The caller that began before the write may get the old URL (it started first); its
+        // load's fill meets the write's tombstone and is refused, so no later caller finds it.
         let h = Harness()
         try await h.manager.createRoute(chatProd, url: "http://old:1")
         let fills = pauseFills(h)

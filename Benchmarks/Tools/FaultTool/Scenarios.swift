@@ -39,6 +39,14 @@ struct Scenarios {
 
     static func url(_ index: Int, _ generation: Int = 1) -> String { "http://svc\(index).internal:\(8000 + generation)" }
 
+    /// Lines at info or above in a child's output (swift-log's stream format: the level after
+    /// the timestamp).
+    static func loudLines(inFile path: String) -> Int {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        let loud = [" info ", " notice ", " warning ", " error ", " critical "]
+        return text.split(separator: "\n").filter { line in loud.contains { line.contains($0) } }.count
+    }
+
     func loudLines(_ logs: LogRecorder) -> Int {
         let loud = logs.entries.filter { $0.level >= .info }
         if env["TM_FAULTS_VERBOSE"] != nil {
@@ -230,7 +238,14 @@ struct Scenarios {
 
     // MARK: Kafka down during writes
 
-    func kafkaDownDuringWrites() async throws -> FaultRow {
+    /// How the Kafka fault is made: brokers down, or every response held (a frozen path).
+    enum KafkaFault { case down, frozen }
+
+    func kafkaDownDuringWrites() async throws -> FaultRow { try await kafkaFault(.down) }
+
+    func kafkaFrozenDuringWrites() async throws -> FaultRow { try await kafkaFault(.frozen) }
+
+    func kafkaFault(_ fault: KafkaFault) async throws -> FaultRow {
         let cluster = try KafkaMockCluster()
         let topic = "route-events-faults"
         try cluster.createTopic(topic, partitions: 4)
@@ -255,9 +270,17 @@ struct Scenarios {
             return try await manager.createRoute(routes[index], url: Self.url(index, n)).endpoint.url == Self.url(index, n)
         }
         try await Task.sleep(for: .seconds(1))
-        cluster.setBrokersAvailable(false)
-        try await Task.sleep(for: kafkaDown)
-        cluster.setBrokersAvailable(true)
+        switch fault {
+        case .down:
+            cluster.setBrokersAvailable(false)
+            try await Task.sleep(for: kafkaDown)
+            cluster.setBrokersAvailable(true)
+        case .frozen:
+            // Longer than the delivery timeout: every publish meanwhile times out.
+            cluster.setResponseDelay(.seconds(5))
+            try await Task.sleep(for: .seconds(5))
+            cluster.setResponseDelay(.zero)
+        }
         try await Task.sleep(for: .seconds(1))
         stop.set()
         await load.value
@@ -290,7 +313,9 @@ struct Scenarios {
         cluster.shutdown()
         let missing = expected.subtracting(seen.all).count
         return FaultRow(
-            fault: "Kafka down for \(kafkaDown.milliseconds) ms during writes",
+            fault: fault == .down
+                ? "Kafka down for \(kafkaDown.milliseconds) ms during writes"
+                : "Kafka path frozen for 5 s during writes (every response held)",
             load: "4 writers, \(tally.succeeded) writes committed", errors: tally.errorSummary, longest: tally.longest,
             logLines: loudLines(logs), lost: "\(missing) of \(expected.count) events",
             notes: "\(leftByOutage) events waited in the outbox; the relay published them, a consumer saw every id")
@@ -309,7 +334,16 @@ struct Scenarios {
         let arguments = [executable, "child-write", "--schema", schema, "--tenant", route.tenant]
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, executable, nil, nil, &argv, environ) == 0 else { throw Failure("could not start the writer") }
+        // The child's output goes to a file, so its log lines are counted too.
+        let output = "/tmp/tm-faults-writer-\(getpid()).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let logs = LogRecorder()
+        guard posix_spawn(&pid, executable, &actions, nil, &argv, environ) == 0 else { throw Failure("could not start the writer") }
         let started = ContinuousClock.now
         while (try await store.lookup(route)).revision == 0 && started.duration(to: .now) < .seconds(30) {
             try await Task.sleep(for: .milliseconds(5))
@@ -320,14 +354,17 @@ struct Scenarios {
         let unpublished = try await store.unpublishedEvents(olderThan: .zero, limit: 10)
 
         let bus = InMemoryEventBus()
-        let relay = OutboxRelay(outbox: store, publisher: OutboxPublisher(publisher: bus, outbox: store), configuration: .init(gracePeriod: .zero))
+        let relay = OutboxRelay(
+            outbox: store, publisher: OutboxPublisher(publisher: bus, outbox: store), configuration: .init(gracePeriod: .zero),
+            logger: logs.logger(level: .info))
         let relayed = await relay.relayOnce()
         let left = try await store.unpublishedEvents(olderThan: .zero, limit: 10).count
         await store.shutdown()
         let killedBySignal = (status & 0x7f) == SIGKILL
         return FaultRow(
             fault: "Writer killed with SIGKILL between commit and publish",
-            load: "1 write", errors: "none (the caller died)", longest: .zero, logLines: 0,
+            load: "1 write", errors: "none (the caller died)", longest: .zero,
+            logLines: loudLines(logs) + Self.loudLines(inFile: output),
             lost: unpublished.count == 1 && relayed == 1 && left == 0 && bus.publishedEvents.map(\.eventID) == unpublished.map(\.eventID)
                 ? "nothing" : "\(unpublished.count - relayed) events",
             notes: "killed by signal: \(killedBySignal); the relay published the committed event from the outbox")
@@ -337,9 +374,12 @@ struct Scenarios {
 
     func concurrentCreates() async throws -> FaultRow {
         let schema = "tm_faults"
-        let store = running(PostgresRouteStore(configuration: pgConfiguration(schema: schema)))
+        let logs = LogRecorder()
+        let store = running(PostgresRouteStore(configuration: pgConfiguration(schema: schema), logger: logs.logger(level: .info)))
         try await store.migrate()
-        let manager = TrafficManager(store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus())
+        let before = loudLines(logs)
+        let manager = TrafficManager(
+            store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus(), logger: logs.logger(level: .info))
         let route = try routes(1)[0]
         let tally = CallerTally()
         let results = await withTaskGroup(of: RouteWriteResult?.self) { group in
@@ -370,16 +410,19 @@ struct Scenarios {
         let counts = rows.first ?? []
         return FaultRow(
             fault: "8 concurrent identical creates", load: "8 writers at once", errors: tally.errorSummary,
-            longest: tally.longest, logLines: 0,
+            longest: tally.longest, logLines: loudLines(logs) - before,
             lost: counts == ["1", "1"] && created == 1 ? "nothing; 1 row, 1 event" : "rows/events \(counts), created \(created)",
             notes: "7 writers got the same record with no event")
     }
 
     func oneKeyTwoRequests() async throws -> FaultRow {
         let schema = "tm_faults"
-        let store = running(PostgresRouteStore(configuration: pgConfiguration(schema: schema)))
+        let logs = LogRecorder()
+        let store = running(PostgresRouteStore(configuration: pgConfiguration(schema: schema), logger: logs.logger(level: .info)))
         try await store.migrate()
-        let manager = TrafficManager(store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus())
+        let before = loudLines(logs)
+        let manager = TrafficManager(
+            store: store, cache: InMemoryRouteCache(), publisher: InMemoryEventBus(), logger: logs.logger(level: .info))
         var applied = 0
         var conflicts = 0
         var other = 0
@@ -394,7 +437,10 @@ struct Scenarios {
                             _ = try await manager.createRoute(route, url: Self.url(variant), idempotencyKey: "key-\(round)")
                             tally.record(started, .success(true))
                             return "applied"
-                        } catch let error as TrafficManagerError where error.code == .idempotencyConflict {
+                        } catch let error as TrafficManagerError
+                            where error.code == .idempotencyConflict || error.code == .idempotencyKeyInUse {
+                            // Refused: the key was taken by the other request, applied or still
+                            // being applied.
                             tally.record(started, .failure(error))
                             return "conflict"
                         } catch {
@@ -412,9 +458,10 @@ struct Scenarios {
         await store.shutdown()
         return FaultRow(
             fault: "One idempotency key, two different requests at once (50 rounds)", load: "2 writers per round",
-            errors: tally.errorSummary, longest: tally.longest, logLines: 0,
-            lost: applied == 50 && conflicts == 50 && other == 0 ? "nothing; each round 1 applied, 1 conflict" : "applied \(applied), conflicts \(conflicts), other \(other)",
-            notes: "the key's advisory lock orders the two; the loser writes nothing")
+            errors: tally.errorSummary, longest: tally.longest, logLines: loudLines(logs) - before,
+            lost: applied == 50 && conflicts == 50 && other == 0
+                ? "nothing; each round 1 applied, 1 refused" : "applied \(applied), refused \(conflicts), other \(other)",
+            notes: "the loser is refused at once: idempotencyKeyInUse while the first is being applied, idempotencyConflict after it committed; it writes nothing")
     }
 
     // MARK: Fuzzed inputs

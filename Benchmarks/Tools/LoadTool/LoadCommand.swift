@@ -130,7 +130,8 @@ struct LoadCommand: AsyncParsableCommand {
         if workload == .propagation {
             guard let postgres, redis != nil else { throw ValidationError("the propagation workload needs --backend redis+postgres") }
             try await PropagationWorkload.run(
-                store: postgres, redisHost: redisHost, redisPort: redisPort, changes: changes, logger: logger, quiet: quiet)
+                store: postgres, redisHost: redisHost, redisPort: redisPort, changes: changes, nearCache: nearCache, logger: logger,
+                quiet: quiet)
             await redis?.shutdown()
             await postgres.shutdown()
             return

@@ -109,24 +109,32 @@ extension NearCache.Entry {
             self.init(
                 url: event.url, revision: event.revision,
                 expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: now &- age,
-                kind: .endpoint)
+                kind: .endpoint, cost: Self.assumedCost)
         } else {
             self = .tombstone(event.revision, now: now)
         }
     }
 
-    /// The entry a store read (begun at `readAt`) or a write leaves.
-    init(_ lookup: RouteLookup, now: Int64, readAt: Int64, configuration: TrafficManagerConfiguration) {
+    /// The entry a store read (begun at `readAt`) or a write leaves; `cost`: how long fetching
+    /// it took, when not `now - readAt`.
+    init(_ lookup: RouteLookup, now: Int64, readAt: Int64, cost: Int64? = nil, configuration: TrafficManagerConfiguration) {
+        let micros = UInt16(clamping: max(0, (cost ?? (now &- readAt)) / 1_000))
         if let url = lookup.url {
             self.init(
                 url: url, revision: lookup.revision,
-                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: readAt, kind: .endpoint)
+                expiresAt: now &+ configuration.jittered(configuration.positiveTTL).wholeNanoseconds, readAt: readAt, kind: .endpoint,
+                cost: micros)
         } else {
             self.init(
                 url: "", revision: lookup.revision,
-                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: readAt, kind: .notFound)
+                expiresAt: now &+ configuration.jittered(configuration.negativeTTL).wholeNanoseconds, readAt: readAt, kind: .notFound,
+                cost: micros)
         }
     }
+
+    /// The fetch cost assumed for an answer that was not fetched (a delivered change, an own
+    /// write), so that early refresh still works for it: a shared-cache read's order, 1 ms.
+    static let assumedCost: UInt16 = 1_000
 
     /// A tombstone at `revision`: never served, it refuses older fills.
     static func tombstone(_ revision: UInt64, now: Int64) -> Self {

@@ -27,6 +27,9 @@ final class NearCache: Sendable {
         /// ``NearCacheConfiguration/unprovenTTL`` is measured from.
         var readAt: Int64
         var kind: Kind
+        /// What the answer cost to fetch, in microseconds (at most 65,535): XFetch's δ, how
+        /// long before expiry a hit may refresh it.
+        var cost: UInt16 = 0
     }
 
     /// A lookup's outcome.
@@ -160,6 +163,14 @@ final class NearCache: Sendable {
             current = original
         }
     }
+
+    /// Routes being refreshed early now: one refresh per route at a time.
+    private let refreshing = Locked<Set<RouteID>>([])
+
+    /// Claims `route` for an early refresh; `false` when one runs already.
+    func beginRefresh(_ route: RouteID) -> Bool { refreshing.withLock { $0.insert(route).inserted } }
+
+    func endRefresh(_ route: RouteID) { _ = refreshing.withLock { $0.remove(route) } }
 
     /// Drops every entry and every proof: the feed starts over, and what it missed meanwhile
     /// is unknown. Fills begun before are refused.

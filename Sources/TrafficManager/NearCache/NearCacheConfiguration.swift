@@ -22,12 +22,19 @@ public struct NearCacheConfiguration: Sendable, Hashable {
     public var unprovenTTL: Duration
     /// How many locks the entries are split over (a power of two). Default 16.
     public var shards: Int
+    /// XFetch's β (probabilistic early expiration, Vattani et al., VLDB 2015): a hit on an
+    /// entry close to its expiry refreshes it in the background with a probability that grows
+    /// as expiry nears, sooner for entries that cost more to fetch (δ) and for larger β — so a
+    /// hot route is refreshed before it expires instead of missing, one refresh per route at a
+    /// time. Default 1; 0 turns early refresh off.
+    public var earlyRefresh: Double
 
     /// Creates a configuration.
     public init(
         capacity: Int = 100_000, maxLag: Duration = .seconds(1), unprovenTTL: Duration = .milliseconds(250),
-        shards: Int = 16
+        shards: Int = 16, earlyRefresh: Double = 1
     ) {
+        self.earlyRefresh = max(0, earlyRefresh)
         self.capacity = capacity
         self.maxLag = maxLag
         self.unprovenTTL = unprovenTTL

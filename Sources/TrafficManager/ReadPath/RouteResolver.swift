@@ -30,6 +30,7 @@ public final class RouteResolver: Sendable {
     let near: NearCache?
     /// The system clock's origin when `time` is the system's, so the hit path reads the clock once.
     private let systemClockOrigin: Int64?
+    private let earlyRefreshBeta: Double
 
     /// Creates a resolver.
     ///
@@ -70,6 +71,7 @@ public final class RouteResolver: Sendable {
     ) {
         self.near = near
         self.systemClockOrigin = (time as? SystemTimeSource)?.origin
+        self.earlyRefreshBeta = configuration.nearCache?.earlyRefresh ?? 0
         self.tracer = tracer
         self.unconfirmed = breaker.unconfirmed
         self.storeHealth = storeHealth ?? DependencyHealth(name: "route store", logger: logger, time: time)
@@ -139,7 +141,32 @@ public final class RouteResolver: Sendable {
         else { return nil }
         metrics.resolveRequests.increment()
         defer { metrics.resolveLatency.recordNanoseconds(MonotonicClock.nanoseconds() &- started) }
+        if now &+ earlyWindow(entry) >= entry.expiresAt { considerEarlyRefresh(route, entry, now: now) }
         return try nearAnswer(entry, route: route, now: now)
+    }
+
+    /// The longest time before expiry XFetch can fire for `entry`: β·δ·12 (−ln u exceeds 12
+    /// with probability 6·10⁻⁶). A hit outside it costs one comparison.
+    @inline(__always)
+    private func earlyWindow(_ entry: NearCache.Entry) -> Int64 {
+        earlyRefreshBeta == 0 ? Int64.min / 2 : Int64(earlyRefreshBeta * Double(entry.cost) * 12_000)
+    }
+
+    /// XFetch: refreshes when `now + β·δ·(−ln u) ≥ expiry`, u uniform in (0, 1] (from the clock's
+    /// low bits, mixed: no generator state on the hit path), in the background, once per route.
+    @inline(never)
+    private func considerEarlyRefresh(_ route: RouteID, _ entry: NearCache.Entry, now: Int64) {
+        guard let near else { return }
+        let mixed = (UInt64(bitPattern: now) ^ UInt64(bitPattern: Int64(route.hashValue))) &* 0x9E37_79B9_7F4A_7C15
+        let u = Double((mixed >> 11) | 1) / Double(1 << 53)
+        let reach = earlyRefreshBeta * Double(entry.cost) * 1_000 * -log(u)
+        guard Double(now) + reach >= Double(entry.expiresAt), near.beginRefresh(route) else { return }
+        Task { [self] in
+            defer { near.endRefresh(route) }
+            // Past the near cache, as a resolve would go; its answer refills the entry — unless
+            // a newer revision arrived meanwhile, which the fill's revision check refuses to undo.
+            _ = try? await sharedOrStore(route, floor: entry.revision, held: entry, timeout: nil)
+        }
     }
 
     /// Everything but the synchronous near-cache hit.
@@ -197,15 +224,16 @@ public final class RouteResolver: Sendable {
     ) async throws -> RouteResolution {
         let start = ContinuousClock.now
         let epoch = near?.epoch ?? 0
+        let asked = time.monotonicNanoseconds()
         let (entry, answered) = await cachedEntry(route)
         switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
-            keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch)
+            keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked)
             return RouteResolution(url: url, revision: revision, source: .sharedCache)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
-            keepNear(route, .notFound(revision: revision), epoch: epoch)
+            keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked)
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
@@ -225,7 +253,7 @@ public final class RouteResolver: Sendable {
     }
 
     /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
-    private func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64) {
+    private func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64) {
         guard let near else { return }
         let now = time.monotonicNanoseconds()
         let lookup: RouteLookup
@@ -234,7 +262,7 @@ public final class RouteResolver: Sendable {
         case .notFound(let revision): lookup = RouteLookup(url: nil, revision: revision)
         case .tombstone: return
         }
-        near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: now, configuration: configuration), epoch: epoch)
+        near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: now, cost: now &- askedAt, configuration: configuration), epoch: epoch)
     }
 
     /// An expired near-cache entry served under ``TrafficManagerConfiguration/maxStale``.

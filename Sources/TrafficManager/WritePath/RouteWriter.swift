@@ -270,7 +270,10 @@ public final class RouteWriter: Sendable {
             near.advance(endpoint.route, to: .tombstone(endpoint.revision, now: now))
         } else {
             let lookup = RouteLookup(url: endpoint.isActive ? endpoint.url : nil, revision: endpoint.revision)
-            near.advance(endpoint.route, to: NearCache.Entry(lookup, now: now, readAt: now, configuration: configuration))
+            near.advance(
+                endpoint.route,
+                to: NearCache.Entry(
+                    lookup, now: now, readAt: now, cost: Int64(NearCache.Entry.assumedCost) * 1_000, configuration: configuration))
         }
     }
 
