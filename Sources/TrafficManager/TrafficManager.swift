@@ -73,7 +73,7 @@ public final class TrafficManager: Sendable {
         self.near = near
         if let changeFeed, let near {
             changeFeedService = ChangeFeedService(
-                feed: changeFeed, near: near, configuration: configuration, metrics: metrics, time: time,
+                feed: changeFeed, near: near, fanOut: fanOut, configuration: configuration, metrics: metrics, time: time,
                 logger: Logger(label: logger.label + ".ChangeFeed"))
         } else {
             changeFeedService = nil
@@ -93,6 +93,8 @@ public final class TrafficManager: Sendable {
     /// cache turned off). Run it in the program's `ServiceGroup`.
     public let changeFeedService: ChangeFeedService?
     let near: NearCache?
+    /// Where ``changes(bufferSize:)`` and ``watch(_:)`` subscribe.
+    let fanOut = ChangeFanOut()
 
     /// How many routes the near cache holds now (0 without one).
     public var nearCacheCount: Int { near?.count ?? 0 }
@@ -125,6 +127,15 @@ public final class TrafficManager: Sendable {
     ) async throws -> RouteResolution {
         if let hit = try resolver.nearHit(route, consistency: consistency) { return hit }
         return try await resolver.resolutionPastNearHit(route, consistency: consistency, timeout: timeout)
+    }
+
+    /// Resolves every route of `routes`: a result per route, in order, with one near-cache pass,
+    /// one shared-cache call and one store call for the misses. See
+    /// ``RouteResolver/resolutions(_:consistency:timeout:)``.
+    public func resolutions(
+        _ routes: [RouteID], consistency: ReadConsistency = .default, timeout: Duration? = nil
+    ) async throws -> [Result<RouteResolution, TrafficManagerError>] {
+        try await resolver.resolutions(routes, consistency: consistency, timeout: timeout)
     }
 
     /// The URL the route resolves to, validating the names first.

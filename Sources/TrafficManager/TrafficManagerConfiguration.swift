@@ -26,7 +26,7 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     /// When to stop waiting on a failing cache.
     public var cacheBreaker: CircuitBreaker.Configuration
     /// The in-process near cache, used when the manager is given a ``RouteChangeFeed``;
-    /// `nil` turns it off. Default ``NearCacheConfiguration/init(capacity:maxLag:unprovenTTL:shards:)``.
+    /// `nil` turns it off. Default ``NearCacheConfiguration/init(capacity:maxLag:unprovenTTL:shards:earlyRefresh:)``.
     public var nearCache: NearCacheConfiguration?
     /// How long past its TTL an entry the near cache still holds may be served when the shared
     /// cache and the store both fail (stale-if-error, RFC 5861). Never an entry a write

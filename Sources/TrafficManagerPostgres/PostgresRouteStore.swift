@@ -74,6 +74,25 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         return RouteLookup(url: row[0], revision: try Self.integer(row[1]))
     }
 
+    /// Every route's lookup in one query (`unnest` of the names, joined by position).
+    public func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
+        guard !routes.isEmpty else { return [] }
+        // Names are validated (letters, digits, `-._+`), so they need no escaping inside the
+        // array literals' quotes.
+        func array(_ names: [String]) -> String { "{" + names.map { "\"\($0)\"" }.joined(separator: ",") + "}" }
+        let parameters: [String?] = [
+            array(routes.map(\.tenant)), array(routes.map(\.service)), array(routes.map(\.environment)), array(routes.map(\.version)),
+        ]
+        let result = try await run(.prepared(.lookupMany, parameters), "looking up \(routes.count) routes")
+        guard result.rows.count == routes.count else {
+            throw TrafficManagerError.storeUnavailable("a batch lookup of \(routes.count) routes returned \(result.rows.count) rows")
+        }
+        return try result.rows.map { row in
+            guard let revision = row[2] else { return .neverExisted }
+            return RouteLookup(url: row[1], revision: try Self.integer(revision))
+        }
+    }
+
     public func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
         let rows = try await run(.prepared(.endpoint, Self.parameters(route)), "reading route \(route)")
         guard let row = rows.rows.first else { return nil }

@@ -11,6 +11,8 @@ enum PostgresStatement: Sendable {
 enum PreparedStatement: String, Sendable, CaseIterable {
     /// A route's URL when active, and its revision even when not.
     case lookup = "tm_lookup"
+    /// Many lookups in one query: four arrays of names in, one row per route, by position.
+    case lookupMany = "tm_lookup_many"
     /// A route's whole record.
     case endpoint = "tm_endpoint"
     /// One write, as one transaction (`tm_apply_claimed` of migration 6, around `tm_apply`).
@@ -43,6 +45,16 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 JOIN services s ON s.id = en.service_id
                 JOIN tenants t ON t.id = s.tenant_id
                 WHERE t.name = $1 AND s.name = $2 AND en.name = $3 AND e.version = $4
+                """
+        case .lookupMany:
+            return """
+                SELECT q.n, CASE WHEN e.is_active THEN e.url END AS url, e.revision
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q(tenant, service, env, version, n)
+                LEFT JOIN tenants t ON t.name = q.tenant
+                LEFT JOIN services s ON s.tenant_id = t.id AND s.name = q.service
+                LEFT JOIN environments en ON en.service_id = s.id AND en.name = q.env
+                LEFT JOIN endpoints e ON e.environment_id = en.id AND e.version = q.version
+                ORDER BY q.n
                 """
         case .endpoint:
             return """
@@ -135,7 +147,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
     var isReadOnly: Bool {
         switch self {
-        case .lookup, .endpoint, .unpublished, .list: return true
+        case .lookup, .lookupMany, .endpoint, .unpublished, .list: return true
         case .apply, .applyBatch, .markPublished, .audit, .prune, .acquireLease, .releaseLease: return false
         }
     }
@@ -148,7 +160,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         case .list: return 9
         case .unpublished: return 2
         case .prune: return 3
-        case .lookup, .endpoint: return 4
+        case .lookup, .lookupMany, .endpoint: return 4
         case .apply: return 10
         case .audit: return 9
         }

@@ -51,6 +51,14 @@ public struct RouteCacheContract: Sendable {
                 try expect(entryA == .endpoint(url: url, revision: 7), "got \(String(describing: entryA))", check: name)
                 try expect(entryB == .notFound(revision: 0), "got \(String(describing: entryB))", check: name)
             },
+            check("a batch get answers each route as a single get would, in order") { cache, name in
+                let (a, b, c) = try (UniqueNames.route(), UniqueNames.route(), UniqueNames.route())
+                try await cache.fill(a, with: .endpoint(url: "http://a:1", revision: 3), ttl: ttl)
+                try await cache.invalidate(b, revision: 2, ttl: ttl)
+                let batch = try await cache.get([c, a, b, a])
+                let expected: [CachedRoute?] = [nil, .endpoint(url: "http://a:1", revision: 3), .tombstone(revision: 2), .endpoint(url: "http://a:1", revision: 3)]
+                try expect(batch == expected, "batch gave \(batch)", check: name)
+            },
             check("a fill older than the cached revision is refused; same or newer is stored") { cache, name in
                 let route = try UniqueNames.route()
                 try await cache.fill(route, with: .endpoint(url: "http://new:1", revision: 5), ttl: ttl)

@@ -32,6 +32,20 @@ public struct RouteStoreContract: Sendable {
                 let record = try await store.endpoint(route)
                 try expect(record == nil, "endpoint gave \(String(describing: record))", check: name)
             },
+            check("a batch lookup answers each route as a single lookup would, in order") { store, name in
+                let (active, inactive, unknown) = try (UniqueNames.route(), UniqueNames.route(), UniqueNames.route())
+                try await store.apply(.upsert(active, "http://a:1"), idempotencyKey: nil)
+                try await store.apply(.upsert(inactive, "http://b:1"), idempotencyKey: nil)
+                try await store.apply(try RouteCommand(route: inactive, operation: .deactivate), idempotencyKey: nil)
+                let routes = [inactive, unknown, active, active]
+                let batch = try await store.lookup(routes)
+                var singles: [RouteLookup] = []
+                for route in routes { singles.append(try await store.lookup(route)) }
+                try expect(batch == singles, "batch gave \(batch), single lookups \(singles)", check: name)
+                try expect(batch[2] == RouteLookup(url: "http://a:1", revision: 1), "batch gave \(batch)", check: name)
+                let none = try await store.lookup([RouteID]())
+                try expect(none.isEmpty, "an empty batch gave \(none)", check: name)
+            },
             check("creating a route returns a created event at revision 1 and makes it resolvable") { store, name in
                 let route = try UniqueNames.route()
                 let result = try await store.apply(.upsert(route, "http://chat.prod:4002"), idempotencyKey: nil)

@@ -56,6 +56,7 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
     private let tables = Locked(Tables())
     private let time: any TimeSource
     private let lookups = Atomic<Int>(0)
+    private let batchLookups = Atomic<Int>(0)
     /// Faults to inject into this store's calls and transaction steps.
     public let faults = FaultInjector()
 
@@ -78,6 +79,19 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         return tables.withLock { tables in
             guard let endpoint = Self.find(route, in: tables) else { return .neverExisted }
             return RouteLookup(url: endpoint.isActive ? endpoint.url : nil, revision: endpoint.revision)
+        }
+    }
+
+    /// Every route's lookup under one lock: one call, as PostgreSQL answers them in one query
+    /// (counted in ``batchLookupCount``, not ``lookupCount``).
+    public func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
+        batchLookups.add(1, ordering: .relaxed)
+        try await faults.check("lookup")
+        return tables.withLock { tables in
+            routes.map { route in
+                guard let endpoint = Self.find(route, in: tables) else { return .neverExisted }
+                return RouteLookup(url: endpoint.isActive ? endpoint.url : nil, revision: endpoint.revision)
+            }
         }
     }
 
@@ -150,6 +164,9 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
 
     /// How many lookups this store has served (fault-injected ones included).
     public var lookupCount: Int { lookups.load(ordering: .relaxed) }
+
+    /// How many batch lookups were made.
+    public var batchLookupCount: Int { batchLookups.load(ordering: .relaxed) }
 
     /// The rows in each table.
     public var rowCounts: RowCounts {

@@ -14,6 +14,7 @@ import ServiceLifecycle
 public final class ChangeFeedService: Service, Sendable {
     private let feed: any RouteChangeFeed
     private let near: NearCache
+    private let fanOut: ChangeFanOut
     private let configuration: TrafficManagerConfiguration
     private let metrics: TrafficManagerMetrics
     private let time: any TimeSource
@@ -21,11 +22,12 @@ public final class ChangeFeedService: Service, Sendable {
     private let logger: Logger
 
     init(
-        feed: any RouteChangeFeed, near: NearCache, configuration: TrafficManagerConfiguration, metrics: TrafficManagerMetrics,
-        time: any TimeSource, logger: Logger
+        feed: any RouteChangeFeed, near: NearCache, fanOut: ChangeFanOut, configuration: TrafficManagerConfiguration,
+        metrics: TrafficManagerMetrics, time: any TimeSource, logger: Logger
     ) {
         self.feed = feed
         self.near = near
+        self.fanOut = fanOut
         self.configuration = configuration
         self.metrics = metrics
         self.time = time
@@ -41,18 +43,26 @@ public final class ChangeFeedService: Service, Sendable {
             try? await gracefulShutdown()
             group.cancelAll()
         }
+        fanOut.finishAll()
     }
 
     private func follow() async {
         var pause = Duration.milliseconds(100)
+        var first = true
         while !Task.isCancelled {
             near.reset()
+            // Started over: watchers may have missed changes in between.
+            if !first { fanOut.resyncAll() }
+            first = false
             do {
-                try await feed.follow { [near, configuration, time] element in
+                try await feed.follow { [near, fanOut, configuration, time] element in
                     let now = time.monotonicNanoseconds()
                     switch element {
                     case .change(let event):
+                        // The near cache first, so a watcher that resolves on hearing of the
+                        // change gets it.
                         near.advance(event.route, to: NearCache.Entry(event, now: now, wallNow: time.wallNow(), configuration: configuration))
+                        fanOut.publish(event)
                     case .caughtUp(let lag):
                         near.proven(upTo: now &- lag.wholeNanoseconds)
                     }

@@ -14,6 +14,10 @@ struct TracingRouteCache: RouteCache {
         try await span("get", route) { try await inner.get(route) }
     }
 
+    func get(_ routes: [RouteID]) async throws -> [CachedRoute?] {
+        try await traced(tracer, TrafficManagerTracing.cacheSpanPrefix + "get_many", kind: .client) { try await inner.get(routes) }
+    }
+
     func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
         try await span("fill", route) { try await inner.fill(route, with: value, ttl: ttl) }
     }

@@ -15,6 +15,10 @@ struct TracingRouteStore: RouteStore {
         try await span("lookup", route) { try await inner.lookup(route) }
     }
 
+    func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
+        try await span("lookup_many", nil) { try await inner.lookup(routes) }
+    }
+
     func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
         try await span("endpoint", route) { try await inner.endpoint(route) }
     }

@@ -52,9 +52,25 @@ public protocol RouteCache: Sendable {
     /// speaks for `revision` or a newer one. Invalidating at an old revision never undoes a
     /// newer state, and invalidating twice is the same as once.
     func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws
+
+    /// ``get(_:)-(RouteID)`` for each of `routes`, in the same order: for a batch resolve.
+    ///
+    /// The default implementation sends every get at once and waits for them all, so a cache
+    /// that pipelines concurrent calls (the Redis adapter does) answers them in one round trip
+    /// per connection; the first failure is thrown.
+    func get(_ routes: [RouteID]) async throws -> [CachedRoute?]
 }
 
 extension RouteCache {
+    public func get(_ routes: [RouteID]) async throws -> [CachedRoute?] {
+        try await withThrowingTaskGroup(of: (Int, CachedRoute?).self) { group in
+            for (index, route) in routes.enumerated() { group.addTask { (index, try await get(route)) } }
+            var entries = [CachedRoute?](repeating: nil, count: routes.count)
+            for try await (index, entry) in group { entries[index] = entry }
+            return entries
+        }
+    }
+
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
         guard Date() <= notAfter else { return false }

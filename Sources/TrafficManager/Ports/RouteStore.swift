@@ -3,7 +3,7 @@
 /// Every write is one transaction: it changes the route, records the change's event and, when
 /// a key is given, stores the result under the idempotency key — all or nothing.
 ///
-/// Implementations throw ``TrafficManagerError``. A read (``lookup(_:)``, ``endpoint(_:)``)
+/// Implementations throw ``TrafficManagerError``. A read (``lookup(_:)-(RouteID)``, ``endpoint(_:)``)
 /// that fails for any reason is `storeUnavailable`, with the SQLSTATE when the server sent one.
 /// A write throws `routeNotFound` when activating or deactivating a route that does not exist,
 /// `idempotencyConflict`, `idempotencyKeyInUse` (a store that can see a request with the same
@@ -44,9 +44,21 @@ public protocol RouteStore: Sendable {
     /// The default implementation applies the commands one at a time — not atomically — and
     /// stops at the first failure; stores that can should override it.
     func applyBatch(_ commands: [RouteCommand]) async throws -> [RouteWriteResult]
+    /// ``lookup(_:)-(RouteID)`` for each of `routes`, in the same order: for a batch resolve's misses.
+    ///
+    /// The default implementation looks the routes up one at a time; stores that can answer in
+    /// one query should override it.
+    func lookup(_ routes: [RouteID]) async throws -> [RouteLookup]
 }
 
 extension RouteStore {
+    public func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
+        var lookups: [RouteLookup] = []
+        lookups.reserveCapacity(routes.count)
+        for route in routes { lookups.append(try await lookup(route)) }
+        return lookups
+    }
+
     public func routes(matching filter: RouteFilter, after cursor: RouteID?, limit: Int) async throws -> RoutePage {
         throw TrafficManagerError.storeUnavailable("this store cannot list routes (\(type(of: self)) has no routes(matching:after:limit:))")
     }

@@ -15,17 +15,17 @@ import Tracing
 /// - A failing cache is skipped (``CircuitBreaker``); a failing store on a miss throws
 ///   ``TrafficManagerError/Code/storeUnavailable``.
 public final class RouteResolver: Sendable {
-    private let store: any RouteStore
-    private let cache: any RouteCache
-    private let configuration: TrafficManagerConfiguration
-    private let breaker: CircuitBreaker
-    private let metrics: TrafficManagerMetrics
-    private let time: any TimeSource
-    private let logger: Logger
+    let store: any RouteStore
+    let cache: any RouteCache
+    let configuration: TrafficManagerConfiguration
+    let breaker: CircuitBreaker
+    let metrics: TrafficManagerMetrics
+    let time: any TimeSource
+    let logger: Logger
     let loads = SingleFlight<RouteID, RouteLookup>()
     let unconfirmed: UnconfirmedInvalidations
-    private let storeHealth: DependencyHealth
-    private let cacheHealth: DependencyHealth
+    let storeHealth: DependencyHealth
+    let cacheHealth: DependencyHealth
     private let tracer: (any Tracer)?
     let near: NearCache?
     /// The system clock's origin when `time` is the system's, so the hit path reads the clock once.
@@ -253,7 +253,7 @@ public final class RouteResolver: Sendable {
     }
 
     /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
-    private func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64) {
+    func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64) {
         guard let near else { return }
         let now = time.monotonicNanoseconds()
         let lookup: RouteLookup
@@ -266,7 +266,7 @@ public final class RouteResolver: Sendable {
     }
 
     /// An expired near-cache entry served under ``TrafficManagerConfiguration/maxStale``.
-    private func staleAnswer(_ held: NearCache.Entry?, floor: UInt64, route: RouteID) -> RouteResolution? {
+    func staleAnswer(_ held: NearCache.Entry?, floor: UInt64, route: RouteID) -> RouteResolution? {
         guard configuration.maxStale > .zero, let held, held.kind == .endpoint, held.revision >= floor else { return nil }
         let now = time.monotonicNanoseconds()
         guard now < held.expiresAt &+ configuration.maxStale.wholeNanoseconds else { return nil }
@@ -378,7 +378,7 @@ public final class RouteResolver: Sendable {
         return lookup
     }
 
-    private func cacheFailed(_ error: any Error, operation: String, route: RouteID) {
+    func cacheFailed(_ error: any Error, operation: String, route: RouteID) {
         breaker.recordFailure()
         metrics.cacheErrors.increment()
         cacheHealth.failed(operation, error)
