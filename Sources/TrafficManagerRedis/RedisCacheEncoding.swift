@@ -5,50 +5,94 @@ import TrafficManager
 /// - Key: `prefix + "{" + tenant|service|environment|version + "}"`. Names cannot contain `|`,
 ///   `{` or `}`, so no two routes share a key, and the braces are a Redis Cluster hash tag that
 ///   keeps everything about one route in one slot.
-/// - Value: `E|<revision>|<url>` for an endpoint, `N|<revision>|` for not found,
-///   `T|<revision>|` for a tombstone. The URL is last, so it may contain any character.
+/// - Value: `<kind>|<revision>|…`. Every format keeps that prefix — one kind byte, `|`, the
+///   revision in decimal, `|` — so the revision-checked script of any version compares
+///   revisions of any other, and a rolling upgrade never lets an old fill undo a newer state.
+///   - Format 2, written now: `e|<revision>|<read at>|<url>` for an endpoint and
+///     `n|<revision>|<read at>|` for not found, where *read at* is when the answer was read
+///     from the store, Unix milliseconds in base 36 (8 digits until 2059): what a
+///     resolution's age is measured from.
+///   - Tombstones: `T|<revision>|` (nothing to date).
+///   - Format 1, still read: `E|<revision>|<url>` and `N|<revision>|`.
+///   - Any other kind byte is a format this version does not know (a newer writer's): it reads
+///     as a miss, never as an error, so the next format can roll out the same way.
+///
+///   The URL is last, so it may contain any character.
 enum RedisCacheEncoding {
     static func key(_ route: RouteID, prefix: String) -> String {
         "\(prefix){\(route.tenant)|\(route.service)|\(route.environment)|\(route.version)}"
     }
 
-    static func encode(_ entry: CachedRoute) -> String {
-        switch entry {
-        case .endpoint(let url, let revision): return "E|\(revision)|\(url)"
-        case .notFound(let revision): return "N|\(revision)|"
-        case .tombstone(let revision): return "T|\(revision)|"
+    /// What a value decodes to.
+    enum Decoded: Hashable, Sendable {
+        /// One of ours, with its read time (Unix milliseconds) when the format carries it.
+        case entry(CachedRoute, readAt: Int64?)
+        /// A format this version does not know, from a newer writer: a miss.
+        case newerFormat
+    }
+
+    static func encode(_ entry: CachedRoute, readAt: Int64? = nil) -> String {
+        switch (entry, readAt) {
+        case (.endpoint(let url, let revision), let readAt?): return "e|\(revision)|\(base36(readAt))|\(url)"
+        case (.notFound(let revision), let readAt?): return "n|\(revision)|\(base36(readAt))|"
+        case (.endpoint(let url, let revision), nil): return "E|\(revision)|\(url)"
+        case (.notFound(let revision), nil): return "N|\(revision)|"
+        case (.tombstone(let revision), _): return "T|\(revision)|"
         }
     }
 
-    /// The entry `value` encodes, or `nil` when it is not one of ours.
+    /// The entry `value` encodes, or `nil` when it is not one of ours (or of a newer format).
     static func decode(_ value: String) -> CachedRoute? {
         var value = value
-        return value.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
+        guard case .entry(let entry, _)? = value.withUTF8({ decodeEntry(UnsafeRawBufferPointer($0)) }) else { return nil }
+        return entry
     }
 
-    /// The entry the bytes encode, or `nil` when they are not one of ours.
-    static func decode(_ bytes: UnsafeRawBufferPointer) -> CachedRoute? {
-        guard bytes.count >= 4, bytes[1] == UInt8(ascii: "|") else { return nil }
-        var index = 2
-        var revision: UInt64 = 0
-        while index < bytes.count, bytes[index] != UInt8(ascii: "|") {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            guard digit < 10 else { return nil }
-            let (times10, overflow1) = revision.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
-            guard !overflow1, !overflow2 else { return nil }
-            revision = sum
-            index += 1
-        }
-        guard index > 2, index < bytes.count else { return nil }
-        let rest = UnsafeRawBufferPointer(rebasing: bytes[(index + 1)...])
+    /// What the bytes encode; `nil` when they are not one of ours.
+    static func decodeEntry(_ bytes: UnsafeRawBufferPointer) -> Decoded? {
+        guard bytes.count >= 4, bytes[1] == UInt8(ascii: "|"), let (revision, end) = number(bytes, from: 2, base: 10) else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[(end + 1)...])
         switch bytes[0] {
-        case UInt8(ascii: "E"): return .endpoint(url: String(decoding: rest, as: UTF8.self), revision: revision)
-        case UInt8(ascii: "N") where rest.isEmpty: return .notFound(revision: revision)
-        case UInt8(ascii: "T") where rest.isEmpty: return .tombstone(revision: revision)
-        default: return nil
+        case UInt8(ascii: "E"): return .entry(.endpoint(url: String(decoding: rest, as: UTF8.self), revision: revision), readAt: nil)
+        case UInt8(ascii: "N") where rest.isEmpty: return .entry(.notFound(revision: revision), readAt: nil)
+        case UInt8(ascii: "T") where rest.isEmpty: return .entry(.tombstone(revision: revision), readAt: nil)
+        case UInt8(ascii: "e"), UInt8(ascii: "n"):
+            guard let (readAt, stop) = number(bytes, from: end + 1, base: 36), readAt <= UInt64(Int64.max) else { return nil }
+            let tail = UnsafeRawBufferPointer(rebasing: bytes[(stop + 1)...])
+            if bytes[0] == UInt8(ascii: "n") {
+                return tail.isEmpty ? .entry(.notFound(revision: revision), readAt: Int64(readAt)) : nil
+            }
+            return .entry(.endpoint(url: String(decoding: tail, as: UTF8.self), revision: revision), readAt: Int64(readAt))
+        case let kind where kind >= 0x21 && kind <= 0x7e:
+            return .newerFormat
+        default:
+            return nil
         }
     }
+
+    /// The digits from `start` up to the next `|` (which must exist), and that separator's index.
+    private static func number(_ bytes: UnsafeRawBufferPointer, from start: Int, base: UInt64) -> (UInt64, Int)? {
+        var index = start
+        var value: UInt64 = 0
+        while index < bytes.count, bytes[index] != UInt8(ascii: "|") {
+            let byte = bytes[index]
+            let digit: UInt64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z") where base == 36: digit = UInt64(byte - UInt8(ascii: "a")) + 10
+            default: return nil
+            }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: base)
+            let (sum, overflow2) = times.addingReportingOverflow(digit)
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            index += 1
+        }
+        guard index > start, index < bytes.count else { return nil }
+        return (value, index)
+    }
+
+    static func base36(_ value: Int64) -> String { String(max(0, value), radix: 36) }
 
     /// Sets KEYS[1] to ARGV[1] for ARGV[3] milliseconds unless the entry there has a revision
     /// newer than ARGV[2] — or, when ARGV[4] is "1" (an invalidation), the same revision —

@@ -3,7 +3,7 @@ import TrafficManager
 /// A command for a connection's thread to send.
 enum RedisCommand: Sendable {
     /// `GET` of a route's key, written straight into the output buffer; the reply comes back
-    /// decoded as ``RedisReply/cacheEntry(_:)`` when it is one of ours.
+    /// decoded as ``RedisReply/cacheEntry(_:readAt:)`` when it is one of ours.
     case getEntry(RouteID, prefix: String)
     /// Any command, as its arguments.
     case arguments([String])

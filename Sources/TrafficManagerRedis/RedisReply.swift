@@ -9,17 +9,23 @@ enum RedisReply: Hashable, Sendable {
     case null
     case error(String)
     case array([RedisReply])
-    /// A bulk string that decoded as a cache entry (replies to ``RedisCommand/getEntry(_:prefix:)``).
-    case cacheEntry(CachedRoute)
+    /// A bulk string that decoded as a cache entry (replies to ``RedisCommand/getEntry(_:prefix:)``),
+    /// with its read time in Unix milliseconds when the format carries one.
+    case cacheEntry(CachedRoute, readAt: Int64?)
+    /// A bulk string in a cache-entry format this version does not know (a newer writer's).
+    case newerCacheEntry
 
     /// Copies `reply`, decoding a bulk string as a cache entry when `decodesEntry` and it is
     /// one; the caller frees `reply`.
     init(_ reply: UnsafePointer<redisReply>, decodesEntry: Bool = false) {
         let r = reply.pointee
         if decodesEntry, r.type == REDIS_REPLY_STRING, let pointer = r.str,
-            let entry = RedisCacheEncoding.decode(UnsafeRawBufferPointer(start: pointer, count: r.len))
+            let decoded = RedisCacheEncoding.decodeEntry(UnsafeRawBufferPointer(start: pointer, count: r.len))
         {
-            self = .cacheEntry(entry)
+            switch decoded {
+            case .entry(let entry, let readAt): self = .cacheEntry(entry, readAt: readAt)
+            case .newerFormat: self = .newerCacheEntry
+            }
             return
         }
         switch r.type {

@@ -85,9 +85,17 @@ public final class RedisRouteCache: RouteCache, Service {
     public var taskExecutors: [any TaskExecutor] { connections }
 
     public func get(_ route: RouteID) async throws -> CachedRoute? {
+        try await entry(route)?.value
+    }
+
+    /// The entry with its read time (format 2 values carry it). A value of a newer format than
+    /// this version reads is a miss.
+    public func entry(_ route: RouteID) async throws -> CachedEntry? {
         switch try await connection().send(.getEntry(route, prefix: configuration.keyPrefix), deadline: .now + configuration.commandTimeout) {
-        case .cacheEntry(let entry):
-            return entry
+        case .cacheEntry(let entry, let readAt):
+            return CachedEntry(value: entry, readAt: readAt.map { Date(unixMilliseconds: $0) })
+        case .newerCacheEntry:
+            return nil
         case .null:
             return nil
         case .string:
@@ -109,6 +117,13 @@ public final class RedisRouteCache: RouteCache, Service {
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
         precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
         return try await conditionalSet(route, value, ttl: ttl, invalidation: false, notAfter: notAfter)
+    }
+
+    /// As ``fill(_:with:ttl:notAfter:)``, in format 2 with `readAt`.
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool {
+        precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
+        return try await conditionalSet(route, value, ttl: ttl, invalidation: false, notAfter: notAfter, readAt: readAt)
     }
 
     public func invalidate(_ route: RouteID, revision: UInt64, ttl: Duration) async throws {
@@ -134,13 +149,13 @@ public final class RedisRouteCache: RouteCache, Service {
     var runningThreadCount: Int { threads.runningThreadCount }
 
     private func conditionalSet(
-        _ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool, notAfter: Date?
+        _ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool, notAfter: Date?, readAt: Date? = nil
     ) async throws -> Bool {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
         let milliseconds = max(1, ttl.wholeMilliseconds)
         let bound = notAfter.map { String(max(1, $0.unixMilliseconds)) } ?? "0"
         let arguments = [
-            "1", key, RedisCacheEncoding.encode(value), String(value.revision), String(milliseconds),
+            "1", key, RedisCacheEncoding.encode(value, readAt: readAt?.unixMilliseconds), String(value.revision), String(milliseconds),
             invalidation ? "1" : "0", bound,
         ]
         let deadline = ContinuousClock.now + configuration.commandTimeout

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TrafficManager
 
 /// `tmctl resolve`: the URL a route resolves to, through the cache as the library resolves it.
@@ -8,7 +9,7 @@ struct ResolveCommand: AsyncParsableCommand {
 
     @Argument(help: "tenant/service/environment@version") var route: String
     @Option(help: "Give up after this long (500ms, 2s, …).") var timeout = DurationArgument(.seconds(10), "10s")
-    @Flag(help: "Also print the revision and where the answer came from (the shared cache or the store).") var explain = false
+    @Flag(help: "Also print the revision, where the answer came from (the shared cache or the store) and its age.") var explain = false
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var cache: CacheOptions
@@ -27,12 +28,23 @@ struct ResolveCommand: AsyncParsableCommand {
                     RouteJSON.encode(
                         RouteJSON.Resolution(
                             route: id.description, url: resolution.url, revision: explain ? resolution.revision : nil,
-                            source: explain ? resolution.source.description : nil)))
+                            source: explain ? resolution.source.description : nil,
+                            ageMs: explain ? resolution.age.wholeMilliseconds : nil)))
             } else if explain {
-                Console.out("\(resolution.url)\nrevision \(resolution.revision), from the \(resolution.source == .sharedCache ? "shared cache" : "store")")
+                let source = resolution.source == .sharedCache ? "shared cache" : "store"
+                let age = resolution.source == .store ? "" : ", read from the store \(Self.describe(resolution.age)) ago"
+                Console.out("\(resolution.url)\nrevision \(resolution.revision), from the \(source)\(age)")
             } else {
                 Console.out(resolution.url)
             }
         }
+    }
+
+    /// `850 ms`, `12.4 s`, `3 min 20 s`.
+    static func describe(_ age: Duration) -> String {
+        let milliseconds = age.wholeMilliseconds
+        if milliseconds < 1_000 { return "\(milliseconds) ms" }
+        if milliseconds < 60_000 { return String(format: "%.1f s", Double(milliseconds) / 1_000) }
+        return "\(milliseconds / 60_000) min \(milliseconds % 60_000 / 1_000) s"
     }
 }

@@ -66,6 +66,10 @@ enum RouteJSON {
         var revision: UInt64?
         /// With `--explain`: `shared` or `store`.
         var source: String?
+        /// With `--explain`: how long ago the answer was read from the store, in milliseconds
+        /// (0 for an answer read just now; an entry of the old cache format says nothing, and
+        /// reads as 0 too).
+        var ageMs: Int64?
     }
 
     /// One line of `events tail --json`.

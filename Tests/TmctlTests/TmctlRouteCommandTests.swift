@@ -74,6 +74,9 @@ struct TmctlRouteCommandTests {
         #expect(resolved.status == 0 && resolved.output == "http://chat:4003\nrevision 4, from the store\n", "\(resolved)")
         let cached = try await tool.run(["resolve", route, "--explain", "--json"])
         #expect(cached.output.contains(#""revision":4"#) && cached.output.contains(#""source":"shared""#), "\(cached)")
+        #expect(cached.output.contains(#""age_ms":"#), "\(cached)")
+        let aged = try await tool.run(["resolve", route, "--explain"])
+        #expect(aged.output.hasPrefix("http://chat:4003\nrevision 4, from the shared cache, read from the store "), "\(aged)")
         let again = try await tool.run(["routes", "activate", route])
         #expect(again.status == 0 && again.output.contains("unchanged: revision 4"), "\(again)")
     }

@@ -17,6 +17,39 @@ import TrafficManager
         }
     }
 
+    private func decoded(_ value: String) -> RedisCacheEncoding.Decoded? {
+        var value = value
+        return value.withUTF8 { RedisCacheEncoding.decodeEntry(UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test func formatTwoCarriesTheReadTimeAndFormatOneIsStillRead() {
+        let readAt: Int64 = 1_796_212_345_678
+        let endpoint = RedisCacheEncoding.encode(.endpoint(url: "http://a:1/x|y", revision: 7), readAt: readAt)
+        #expect(endpoint == "e|7|\(String(readAt, radix: 36))|http://a:1/x|y")
+        #expect(String(readAt, radix: 36).count == 8)
+        #expect(decoded(endpoint) == .entry(.endpoint(url: "http://a:1/x|y", revision: 7), readAt: readAt))
+        let notFound = RedisCacheEncoding.encode(.notFound(revision: 3), readAt: readAt)
+        #expect(decoded(notFound) == .entry(.notFound(revision: 3), readAt: readAt))
+        // Tombstones carry no time; format 1 values read with none.
+        #expect(RedisCacheEncoding.encode(.tombstone(revision: 9), readAt: readAt) == "T|9|")
+        #expect(decoded("E|4|http://b:2") == .entry(.endpoint(url: "http://b:2", revision: 4), readAt: nil))
+        #expect(decoded("N|4|") == .entry(.notFound(revision: 4), readAt: nil))
+        // Every format starts <kind>|<revision>|: what the conditional-set script compares.
+        for value in [endpoint, notFound, "T|9|", "E|4|http://b:2"] {
+            let fields = value.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+            #expect(fields[0].count == 1 && UInt64(fields[1]) != nil, "\(value)")
+        }
+    }
+
+    @Test func aValueOfAFormatThisVersionDoesNotKnowIsAMissNotAnError() {
+        #expect(decoded("x|12|whatever comes in format 3") == .newerFormat)
+        #expect(decoded("Q|1|") == .newerFormat)
+        // Still not ours: no revision prefix, or a broken format 2 value.
+        for value in ["hello world", "e|1|zz!|http://a", "n|1|abc|extra", "|1|", "e|1|"] {
+            #expect(decoded(value) == nil, "\(value)")
+        }
+    }
+
     @Test func aGetOfARouteIsEncodedLikeTheGenericCommand() throws {
         let route = try RouteID(tenant: "chat-app", service: "chat", environment: "prod", version: "1.2.0-rc.1")
         var direct = RESPEncoder()

@@ -14,6 +14,33 @@ struct RedisRouteCacheTests {
         try await RouteCacheContract(makeCache: { cache }, letTimePass: { try await Task.sleep(for: $0) }).run()
     }
 
+    @Test func aFillsReadTimeIsKeptSoASharedAnswerHasAnAge() async throws {
+        let cache = makeTestCache()
+        defer { Task { await cache.shutdown() } }
+        let route = try UniqueNames.route()
+        let readAt = Date(unixMilliseconds: Date().unixMilliseconds - 4_000)
+        try await cache.fill(route, with: .endpoint(url: "http://a:1", revision: 3), ttl: .seconds(60), notAfter: .distantFuture, readAt: readAt)
+        #expect(try await cache.entry(route) == CachedEntry(value: .endpoint(url: "http://a:1", revision: 3), readAt: readAt))
+        // Through the manager: the age is the fill's.
+        let manager = TrafficManager(store: InMemoryRouteStore(), cache: cache, publisher: InMemoryEventBus())
+        let answer = try await manager.resolution(route)
+        #expect(answer.source == .sharedCache && answer.age >= .seconds(4) && answer.age < .seconds(30))
+    }
+
+    @Test func aValueOfANewerFormatIsAMissAndTheRevisionCheckStillHolds() async throws {
+        let cache = makeTestCache()
+        defer { Task { await cache.shutdown() } }
+        let route = try UniqueNames.route()
+        let key = RedisCacheEncoding.key(route, prefix: cache.configurationForTests.keyPrefix)
+        // As a later version might write it: same <kind>|<revision>| prefix, unknown kind.
+        _ = try await cache.send(["SET", key, "z|9|something new", "PX", "60000"])
+        #expect(try await cache.get(route) == nil)
+        // An older fill is still refused by revision, an invalidation at a newer one lands.
+        #expect(try await cache.fill(route, with: .endpoint(url: "http://old:1", revision: 8), ttl: .seconds(60)) == false)
+        try await cache.invalidate(route, revision: 10, ttl: .seconds(30))
+        #expect(try await cache.get(route) == .tombstone(revision: 10))
+    }
+
     @Test func theResolverSetsSixtyAndTenSecondTTLsInRedis() async throws {
         let cache = makeTestCache()
         defer { Task { await cache.shutdown() } }

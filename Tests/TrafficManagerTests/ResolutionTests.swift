@@ -15,4 +15,15 @@ import TrafficManagerTestKit
         let error = await managerError { try await h.manager.resolution(chatProd) }
         #expect(error?.code == .routeNotFound)
     }
+
+    @Test func aSharedCacheAnswerIsAsOldAsTheStoreReadItCameFrom() async throws {
+        let h = Harness()
+        try await h.manager.createRoute(chatProd, url: "http://chat:4002")
+        #expect(try await h.manager.resolution(chatProd).source == .store)
+        h.time.advance(by: .seconds(5))
+        let cached = try await h.manager.resolution(chatProd)
+        #expect(cached.source == .sharedCache && cached.age == .seconds(5))
+        let entry = try await h.cache.entry(chatProd)
+        #expect(entry?.readAt != nil)
+    }
 }

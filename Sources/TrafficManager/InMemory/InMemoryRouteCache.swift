@@ -7,6 +7,7 @@ public final class InMemoryRouteCache: RouteCache {
     private struct Entry {
         var value: CachedRoute
         var expiresAt: Duration
+        var readAt: Date? = nil
     }
 
     private struct State {
@@ -25,6 +26,10 @@ public final class InMemoryRouteCache: RouteCache {
     }
 
     public func get(_ route: RouteID) async throws -> CachedRoute? {
+        try await entry(route)?.value
+    }
+
+    public func entry(_ route: RouteID) async throws -> CachedEntry? {
         try await faults.check("get")
         let now = time.monotonicNow()
         return state.withLock { state in
@@ -33,7 +38,7 @@ public final class InMemoryRouteCache: RouteCache {
                 state.entries[route] = nil
                 return nil
             }
-            return entry.value
+            return CachedEntry(value: entry.value, readAt: entry.readAt)
         }
     }
 
@@ -46,6 +51,16 @@ public final class InMemoryRouteCache: RouteCache {
     /// delay.
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date) async throws -> Bool {
+        try await fill(route, with: value, ttl: ttl, notAfter: notAfter, readAt: nil)
+    }
+
+    /// As ``fill(_:with:ttl:notAfter:)``, keeping `readAt` to the millisecond.
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool {
+        try await fill(route, with: value, ttl: ttl, notAfter: notAfter, readAt: Optional(readAt))
+    }
+
+    private func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date?) async throws -> Bool {
         precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")
         try await faults.check("fill")
         guard time.wallNow() <= notAfter else { return false }
@@ -56,7 +71,8 @@ public final class InMemoryRouteCache: RouteCache {
             {
                 return false
             }
-            state.entries[route] = Entry(value: value, expiresAt: now + ttl)
+            let kept = readAt.map { Date(unixMilliseconds: $0.unixMilliseconds) }
+            state.entries[route] = Entry(value: value, expiresAt: now + ttl, readAt: kept)
             Self.sweepIfDue(&state, now: now)
             return true
         }

@@ -14,6 +14,14 @@ struct TracingRouteCache: RouteCache {
         try await span("get", route) { try await inner.get(route) }
     }
 
+    func entry(_ route: RouteID) async throws -> CachedEntry? {
+        try await span("get", route) { try await inner.entry(route) }
+    }
+
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool {
+        try await span("fill", route) { try await inner.fill(route, with: value, ttl: ttl, notAfter: notAfter, readAt: readAt) }
+    }
+
     func get(_ routes: [RouteID]) async throws -> [CachedRoute?] {
         try await traced(tracer, TrafficManagerTracing.cacheSpanPrefix + "get_many", kind: .client) { try await inner.get(routes) }
     }

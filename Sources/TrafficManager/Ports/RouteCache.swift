@@ -19,6 +19,22 @@ public enum CachedRoute: Hashable, Sendable {
     }
 }
 
+/// A cache entry with when its answer was read from the store: what a resolution's age is
+/// measured from (``RouteCache/entry(_:)``).
+public struct CachedEntry: Hashable, Sendable {
+    /// The entry.
+    public var value: CachedRoute
+    /// When the answer was read from the store (the fill said so), to the millisecond; `nil`
+    /// when the cache does not know (an entry written without it, or a cache that keeps no time).
+    public var readAt: Date?
+
+    /// Creates an entry.
+    public init(value: CachedRoute, readAt: Date? = nil) {
+        self.value = value
+        self.readAt = readAt
+    }
+}
+
 /// The shared cache in front of the ``RouteStore``.
 ///
 /// Entries carry the route's revision, and both writing operations are conditional on it —
@@ -59,9 +75,30 @@ public protocol RouteCache: Sendable {
     /// that pipelines concurrent calls (the Redis adapter does) answers them in one round trip
     /// per connection; the first failure is thrown.
     func get(_ routes: [RouteID]) async throws -> [CachedRoute?]
+
+    /// ``get(_:)-(RouteID)`` with when the answer was read from the store, if the cache knows.
+    ///
+    /// The default implementation answers ``get(_:)-(RouteID)`` with no read time.
+    func entry(_ route: RouteID) async throws -> CachedEntry?
+
+    /// As ``fill(_:with:ttl:notAfter:)``, keeping `readAt` — when the answer was read from the
+    /// store — for ``entry(_:)``.
+    ///
+    /// The default implementation drops `readAt` and calls ``fill(_:with:ttl:notAfter:)``.
+    @discardableResult
+    func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool
 }
 
 extension RouteCache {
+    public func entry(_ route: RouteID) async throws -> CachedEntry? {
+        try await get(route).map { CachedEntry(value: $0) }
+    }
+
+    @discardableResult
+    public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool {
+        try await fill(route, with: value, ttl: ttl, notAfter: notAfter)
+    }
+
     public func get(_ routes: [RouteID]) async throws -> [CachedRoute?] {
         try await withThrowingTaskGroup(of: (Int, CachedRoute?).self) { group in
             for (index, route) in routes.enumerated() { group.addTask { (index, try await get(route)) } }

@@ -116,7 +116,8 @@ extension RouteResolver {
         let window = configuration.effectiveFillWindow
         let readStarted = time.monotonicNow()
         let readAt = time.monotonicNanoseconds()
-        let notAfter = time.wallNow().addingTimeInterval(window.timeInterval)
+        let readAtWall = time.wallNow()
+        let notAfter = readAtWall.addingTimeInterval(window.timeInterval)
         let lookups: [RouteLookup]
         do {
             let (store, batch) = (store, misses.map { routes[$0] })
@@ -161,7 +162,7 @@ extension RouteResolver {
                         lookup.url.map { (.endpoint(url: $0, revision: lookup.revision), configuration.jittered(configuration.positiveTTL)) }
                         ?? (.notFound(revision: lookup.revision), configuration.jittered(configuration.negativeTTL))
                     do {
-                        if try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter) {
+                        if try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter, readAt: readAtWall) {
                             unconfirmed.confirm(route, revision: lookup.revision)
                         }
                     } catch {

@@ -225,15 +225,18 @@ public final class RouteResolver: Sendable {
         let start = ContinuousClock.now
         let epoch = near?.epoch ?? 0
         let asked = time.monotonicNanoseconds()
-        let (entry, answered) = await cachedEntry(route)
+        let (cached, answered) = await cachedEntry(route)
+        let entry = cached?.value
+        // How old the shared cache's answer is, when the entry says when it was read.
+        let age = cached?.readAt.map { max(0, Int64(time.wallNow().timeIntervalSince($0) * 1e9)) } ?? 0
         switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
-            keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked)
-            return RouteResolution(url: url, revision: revision, source: .sharedCache)
+            keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
+            return RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
-            keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked)
+            keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
@@ -253,7 +256,7 @@ public final class RouteResolver: Sendable {
     }
 
     /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
-    func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64) {
+    func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64, age: Int64 = 0) {
         guard let near else { return }
         let now = time.monotonicNanoseconds()
         let lookup: RouteLookup
@@ -262,7 +265,9 @@ public final class RouteResolver: Sendable {
         case .notFound(let revision): lookup = RouteLookup(url: nil, revision: revision)
         case .tombstone: return
         }
-        near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: now, cost: now &- askedAt, configuration: configuration), epoch: epoch)
+        near.fill(
+            route, with: NearCache.Entry(lookup, now: now, readAt: now &- age, cost: now &- askedAt, configuration: configuration),
+            epoch: epoch)
     }
 
     /// An expired near-cache entry served under ``TrafficManagerConfiguration/maxStale``.
@@ -313,10 +318,10 @@ public final class RouteResolver: Sendable {
     }
 
     /// The cache's entry (`nil` when there is none), and whether the cache answered at all.
-    private func cachedEntry(_ route: RouteID) async -> (CachedRoute?, answered: Bool) {
+    private func cachedEntry(_ route: RouteID) async -> (CachedEntry?, answered: Bool) {
         guard breaker.allowsRequest() else { return (nil, false) }
         do {
-            let entry = try await cache.get(route)
+            let entry = try await cache.entry(route)
             breaker.recordSuccess()
             cacheHealth.succeeded()
             return (entry, true)
@@ -338,7 +343,8 @@ public final class RouteResolver: Sendable {
         let window = configuration.effectiveFillWindow
         let epoch = near?.epoch ?? 0
         let started = time.monotonicNow()
-        let notAfter = time.wallNow().addingTimeInterval(window.timeInterval)
+        let readAt = time.wallNow()
+        let notAfter = readAt.addingTimeInterval(window.timeInterval)
         let lookup: RouteLookup
         do {
             lookup = try await store.lookup(route)
@@ -364,7 +370,7 @@ public final class RouteResolver: Sendable {
             (entry, ttl) = (.notFound(revision: lookup.revision), configuration.jittered(configuration.negativeTTL))
         }
         do {
-            let stored = try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter)
+            let stored = try await cache.fill(route, with: entry, ttl: ttl, notAfter: notAfter, readAt: readAt)
             breaker.recordSuccess()
             cacheHealth.succeeded()
             if stored {

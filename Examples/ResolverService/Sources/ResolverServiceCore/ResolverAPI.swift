@@ -6,7 +6,8 @@ import TrafficManager
 /// The HTTP API over a ``TrafficManager``:
 ///
 /// - `GET /v1/routes/{tenant}/{service}/{environment}/{version}` → 200 `{"url", "revision",
-///   "source"}`; 404 when the route does not exist or is inactive; 503 when neither cache nor
+///   "source", "age_ms"}` (source `near`, `shared`, `store` or `stale`; age: how long ago the
+///   answer was read from the store); 404 when the route does not exist or is inactive; 503 when neither cache nor
 ///   store can answer; 400 naming the bad field.
 /// - `PUT` of the same path with `{"url": …}` (optional `"expected_revision"`), and
 ///   `POST …/activate`, `POST …/deactivate`: need `Authorization: Bearer <token>`; bodies up to
@@ -83,7 +84,11 @@ public struct ResolverAPI: Sendable {
         let route = try routeID(context)
         do {
             let resolution = try await manager.resolution(route, timeout: settings.resolveTimeout)
-            return json(.ok, ResolutionBody(url: resolution.url, revision: resolution.revision, source: resolution.source.description))
+            return json(
+                .ok,
+                ResolutionBody(
+                    url: resolution.url, revision: resolution.revision, source: resolution.source.description,
+                    ageMs: resolution.age.components.seconds * 1_000 + resolution.age.components.attoseconds / 1_000_000_000_000_000))
         } catch {
             return failure(error)
         }
@@ -218,6 +223,7 @@ struct ResolutionBody: Encodable {
     var url: String
     var revision: UInt64
     var source: String
+    var ageMs: Int64
 }
 
 struct WriteBody: Encodable {

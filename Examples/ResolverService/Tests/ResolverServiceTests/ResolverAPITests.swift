@@ -56,6 +56,27 @@ import TrafficManagerTestKit
         }
     }
 
+    @Test func withAChangeFeedTheSecondReadComesFromTheNearCache() async throws {
+        let bus = InMemoryEventBus(heartbeatInterval: .milliseconds(5))
+        let manager = TrafficManager(store: InMemoryRouteStore(), cache: InMemoryRouteCache(), publisher: bus, changeFeed: bus)
+        let feed = Task { try await manager.changeFeedService?.run() }
+        defer { feed.cancel() }
+        try await Task.sleep(for: .milliseconds(30))
+        let api = ResolverAPI(manager: manager, settings: .init(writeToken: Self.token), registry: PrometheusCollectorRegistry())
+        try await Application(router: api.router()).test(.router) { client in
+            try await client.execute(
+                uri: "/v1/routes/chat-app/chat/prod/v1", method: .put, headers: writer, body: ByteBuffer(string: #"{"url": "http://chat:4002"}"#)
+            ) { response in
+                #expect(response.status == .created)
+            }
+            try await client.execute(uri: "/v1/routes/chat-app/chat/prod/v1", method: .get) { response in
+                let body = try object(response)
+                #expect(body["source"] as? String == "near" && body["url"] as? String == "http://chat:4002")
+                #expect(body["age_ms"] is Int)
+            }
+        }
+    }
+
     @Test func badInputIs400NamingTheField() async throws {
         try await app().test(.router) { client in
             try await client.execute(uri: "/v1/routes/Chat-App/chat/prod/v1", method: .get) { response in
