@@ -135,3 +135,61 @@ private final class FeedRecord: Sendable {
         cluster.setResponseDelay(.zero)
     }
 }
+
+/// The near cache over a Kafka change feed: with the broker down or its path frozen, memory
+/// stops answering within the stated bound, and answers again once the feed proves itself.
+@Suite(.timeLimit(.minutes(3))) struct NearCacheOverKafkaTests {
+    enum Fault: CaseIterable, Sendable { case brokerDown, pathFrozen }
+
+    @Test(arguments: Fault.allCases) func memoryStopsAnsweringWithinTheBoundWhileTheStreamIsCut(_ fault: Fault) async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        let configuration = try kafkaConfiguration(cluster)
+        let feed = KafkaChangeFeed(configuration: configuration, probeInterval: .milliseconds(50), probeTimeout: .milliseconds(200))
+        let bound = NearCacheConfiguration(maxLag: .milliseconds(500), unprovenTTL: .milliseconds(100))
+        let manager = TrafficManager(
+            store: InMemoryRouteStore(), cache: InMemoryRouteCache(), publisher: InMemoryEventBus(), changeFeed: feed,
+            configuration: .init(nearCache: bound))
+        let following = Task { try await manager.changeFeedService!.run() }
+        defer { following.cancel() }
+        let route = try UniqueNames.route()
+        try await manager.createRoute(route, url: "http://chat:4002")
+        var proven = false
+        for _ in 0..<600 where !proven {
+            proven = try await manager.resolution(route).source == .nearCache
+            if !proven { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(proven, "the near cache never answered")
+
+        switch fault {
+        case .brokerDown: cluster.setBrokersAvailable(false)
+        case .pathFrozen: cluster.setResponseDelay(.seconds(30))
+        }
+        let cut = ContinuousClock.now
+        // Past maxLag (plus a probe in flight at the cut, and unprovenTTL for an entry the
+        // resolves themselves refill), memory no longer answers.
+        try await Task.sleep(for: .milliseconds(500 + 300 + 100))
+        var fromMemory = 0
+        for _ in 0..<50 {
+            if try await manager.resolution(route).source == .nearCache { fromMemory += 1 }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // What the resolves refill from the shared cache is as old as the shared entry's store
+        // read (seconds by now), so it is not young enough to serve without a proof either.
+        #expect(fromMemory == 0, "\(fromMemory) of 50 answers came from memory \(cut.duration(to: .now)) after the cut")
+
+        switch fault {
+        case .brokerDown: cluster.setBrokersAvailable(true)
+        case .pathFrozen: cluster.setResponseDelay(.zero)
+        }
+        var back = false
+        for _ in 0..<600 where !back {
+            // Two memory answers in a row, 200 ms apart: proven again, not merely young.
+            let first = try await manager.resolution(route).source
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try await manager.resolution(route).source
+            back = first == .nearCache && second == .nearCache
+        }
+        #expect(back, "the near cache did not answer again after the stream came back")
+    }
+}
