@@ -8,10 +8,12 @@ import TrafficManager
 /// - Value: `<kind>|<revision>|…`. Every format keeps that prefix — one kind byte, `|`, the
 ///   revision in decimal, `|` — so the revision-checked script of any version compares
 ///   revisions of any other, and a rolling upgrade never lets an old fill undo a newer state.
-///   - Format 2, written now: `e|<revision>|<read at>|<url>` for an endpoint and
-///     `n|<revision>|<read at>|` for not found, where *read at* is when the answer was read
-///     from the store, Unix milliseconds in base 36 (8 digits until 2059): what a
-///     resolution's age is measured from.
+///   - Format 2, written now: `e|<revision>|<read at><url>` for an endpoint and
+///     `n|<revision>|<read at>` for not found, where *read at* is when the answer was read from
+///     the store — what a resolution's age is measured from — as Unix milliseconds in exactly 7
+///     digits of base 64 (`0-9A-Za-z-_`, good until 2109). Fixed width and no separator keep
+///     the value 7 bytes longer than format 1, so a typical one stays within Redis's 44-byte
+///     embedded strings.
 ///   - Tombstones: `T|<revision>|` (nothing to date).
 ///   - Format 1, still read: `E|<revision>|<url>` and `N|<revision>|`.
 ///   - Any other kind byte is a format this version does not know (a newer writer's): it reads
@@ -33,8 +35,8 @@ enum RedisCacheEncoding {
 
     static func encode(_ entry: CachedRoute, readAt: Int64? = nil) -> String {
         switch (entry, readAt) {
-        case (.endpoint(let url, let revision), let readAt?): return "e|\(revision)|\(base36(readAt))|\(url)"
-        case (.notFound(let revision), let readAt?): return "n|\(revision)|\(base36(readAt))|"
+        case (.endpoint(let url, let revision), let readAt?): return "e|\(revision)|\(time(readAt))\(url)"
+        case (.notFound(let revision), let readAt?): return "n|\(revision)|\(time(readAt))"
         case (.endpoint(let url, let revision), nil): return "E|\(revision)|\(url)"
         case (.notFound(let revision), nil): return "N|\(revision)|"
         case (.tombstone(let revision), _): return "T|\(revision)|"
@@ -57,12 +59,12 @@ enum RedisCacheEncoding {
         case UInt8(ascii: "N") where rest.isEmpty: return .entry(.notFound(revision: revision), readAt: nil)
         case UInt8(ascii: "T") where rest.isEmpty: return .entry(.tombstone(revision: revision), readAt: nil)
         case UInt8(ascii: "e"), UInt8(ascii: "n"):
-            guard let (readAt, stop) = number(bytes, from: end + 1, base: 36), readAt <= UInt64(Int64.max) else { return nil }
-            let tail = UnsafeRawBufferPointer(rebasing: bytes[(stop + 1)...])
+            guard rest.count >= timeWidth, let readAt = time(UnsafeRawBufferPointer(rebasing: rest.prefix(timeWidth))) else { return nil }
+            let tail = UnsafeRawBufferPointer(rebasing: rest.dropFirst(timeWidth))
             if bytes[0] == UInt8(ascii: "n") {
-                return tail.isEmpty ? .entry(.notFound(revision: revision), readAt: Int64(readAt)) : nil
+                return tail.isEmpty ? .entry(.notFound(revision: revision), readAt: readAt) : nil
             }
-            return .entry(.endpoint(url: String(decoding: tail, as: UTF8.self), revision: revision), readAt: Int64(readAt))
+            return .entry(.endpoint(url: String(decoding: tail, as: UTF8.self), revision: revision), readAt: readAt)
         case let kind where kind >= 0x21 && kind <= 0x7e:
             return .newerFormat
         default:
@@ -70,18 +72,15 @@ enum RedisCacheEncoding {
         }
     }
 
-    /// The digits from `start` up to the next `|` (which must exist), and that separator's index.
+    /// The decimal digits from `start` up to the next `|` (which must exist), and that
+    /// separator's index.
     private static func number(_ bytes: UnsafeRawBufferPointer, from start: Int, base: UInt64) -> (UInt64, Int)? {
         var index = start
         var value: UInt64 = 0
         while index < bytes.count, bytes[index] != UInt8(ascii: "|") {
             let byte = bytes[index]
-            let digit: UInt64
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z") where base == 36: digit = UInt64(byte - UInt8(ascii: "a")) + 10
-            default: return nil
-            }
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            let digit = UInt64(byte - UInt8(ascii: "0"))
             let (times, overflow1) = value.multipliedReportingOverflow(by: base)
             let (sum, overflow2) = times.addingReportingOverflow(digit)
             guard !overflow1, !overflow2 else { return nil }
@@ -92,7 +91,38 @@ enum RedisCacheEncoding {
         return (value, index)
     }
 
-    static func base36(_ value: Int64) -> String { String(max(0, value), radix: 36) }
+    /// The read time's width in format 2.
+    static let timeWidth = 7
+    private static let digits = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_".utf8)
+
+    /// Unix milliseconds as 7 base-64 digits, most significant first.
+    static func time(_ milliseconds: Int64) -> String {
+        var value = UInt64(clamping: max(0, milliseconds))
+        var out = [UInt8](repeating: digits[0], count: timeWidth)
+        for index in stride(from: timeWidth - 1, through: 0, by: -1) {
+            out[index] = digits[Int(value & 63)]
+            value >>= 6
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The milliseconds 7 base-64 digits encode; `nil` for another byte.
+    static func time(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        var value: Int64 = 0
+        for byte in bytes {
+            let digit: Int64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): digit = Int64(byte - UInt8(ascii: "A")) + 10
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): digit = Int64(byte - UInt8(ascii: "a")) + 36
+            case UInt8(ascii: "-"): digit = 62
+            case UInt8(ascii: "_"): digit = 63
+            default: return nil
+            }
+            value = value << 6 | digit
+        }
+        return value
+    }
 
     /// Sets KEYS[1] to ARGV[1] for ARGV[3] milliseconds unless the entry there has a revision
     /// newer than ARGV[2] — or, when ARGV[4] is "1" (an invalidation), the same revision —
