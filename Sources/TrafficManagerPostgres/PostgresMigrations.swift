@@ -46,6 +46,21 @@ enum PostgresMigrations {
                 );
                 """),
         Migration(version: 6, name: "idempotency keys in use refused at once", sql: Migration0006.sql),
+        Migration(
+            version: 7, name: "change positions: the writing transaction id on every event, and the pruned horizon",
+            sql: """
+                -- Evaluated in each inserting transaction (and once for the rows already here, all
+                -- of them committed): the event's transaction id, which with the row id orders the
+                -- history so that no change appears behind a position already handed out.
+                ALTER TABLE route_events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id();
+                CREATE INDEX route_events_txid_id ON route_events (txid, id);
+                -- The newest position the retention prune deleted: a reader behind it missed changes.
+                CREATE TABLE tm_change_horizon (
+                    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                    txid      xid8    NOT NULL,
+                    id        bigint  NOT NULL
+                );
+                """),
     ]
 
     /// The migration script; `version` stops it after that migration (for upgrade tests).

@@ -244,6 +244,50 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         }
     }
 
+    /// The change history after `position`, in (transaction id, row id) order, handed out only
+    /// up to the oldest transaction still running — so a change committed later can never land
+    /// behind a position already given out. A position behind what the retention prune deleted
+    /// answers `resync`.
+    public func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage {
+        var after: (txid: String, id: String)?
+        if let position {
+            let parts = position.token.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 2, let txid = UInt64(parts[0]), let id = Int64(parts[1]), id >= 0 else {
+                let bad = position.token.first { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? "."
+                throw TrafficManagerError.invalidInput(ValidationError(field: .changePosition, rule: .invalidCharacter(bad)))
+            }
+            after = (String(txid), String(id))
+        }
+        let rows = try await run(
+            .prepared(.changes, [after?.txid, after?.id, String(max(1, min(limit, 10_000)))]), "reading the change history")
+        // Read after the page: a prune in between shows in the horizon, and the page is dropped.
+        let horizon = try await run(.prepared(.changeHorizon, []), "reading the change horizon")
+        let row = horizon.rows.first ?? []
+        func makePosition(_ txid: String?, _ id: String?) -> ChangePosition? {
+            guard let txid, let id else { return nil }
+            return ChangePosition(token: "\(txid).\(id)")
+        }
+        let head = row.count == 4 ? makePosition(row[2], row[3]) : nil
+        if let after, row.count == 4, let prunedTxid = row[0].flatMap(UInt64.init), let prunedID = row[1].flatMap(Int64.init),
+            let afterTxid = UInt64(after.txid), let afterID = Int64(after.id),
+            (prunedTxid, prunedID) > (afterTxid, afterID)
+        {
+            return ChangePage(changes: [], resync: true, head: head)
+        }
+        let changes = try rows.rows.map { row -> PositionedChange in
+            guard let txid = row[0], let id = row[1], let eventID = row[2].flatMap(UUID.init(uuidString:)),
+                let action = row[3].flatMap(RouteAction.init(rawValue:)), let tenant = row[4], let service = row[5],
+                let environment = row[6], let version = row[7], let url = row[8]
+            else { throw TrafficManagerError.storeUnavailable("route_events holds a row TrafficManager cannot read") }
+            let event = RouteEvent(
+                eventID: eventID, action: action,
+                route: try RouteID(tenant: tenant, service: service, environment: environment, version: version),
+                url: url, revision: try Self.integer(row[9]), occurredAt: Date(unixMilliseconds: try Self.integer(row[10])))
+            return PositionedChange(position: ChangePosition(token: "\(txid).\(id)"), event: event)
+        }
+        return ChangePage(changes: changes, head: head)
+    }
+
     /// Deletes at most `limit` expired idempotency keys, published events older than the
     /// cut-off and, when asked, audit entries older than theirs, in one statement.
     public func prune(_ cutoffs: RetentionCutoffs, limit: Int) async throws -> PrunedRows {
@@ -254,7 +298,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
                     String(max(1, limit)), String(cutoffs.publishedEventsBefore.unixMilliseconds),
                     cutoffs.auditEntriesBefore.map { String($0.unixMilliseconds) },
                 ]), "pruning retained rows")
-        guard let row = rows.rows.first, row.count == 3 else {
+        guard let row = rows.rows.first, row.count == 4 else {
             throw TrafficManagerError.storeUnavailable("pruning returned an unexpected row")
         }
         return PrunedRows(

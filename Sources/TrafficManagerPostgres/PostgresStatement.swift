@@ -30,6 +30,10 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// Deletes a batch of expired idempotency keys, old published events and old audit
     /// entries; returns the three counts.
     case prune = "tm_prune"
+    /// The change history after a position, up to the oldest unfinished transaction (migration 7).
+    case changes = "tm_changes"
+    /// The pruned horizon and the newest position that can be handed out.
+    case changeHorizon = "tm_change_horizon"
     /// Takes or renews a lease (migration 5); returns its holder after the statement.
     case acquireLease = "tm_acquire_lease"
     /// Ends a lease its holder has.
@@ -109,6 +113,12 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                         SELECT id FROM route_events
                         WHERE processed_at IS NOT NULL AND created_at < to_timestamp($2::bigint / 1000.0)
                         LIMIT $1::integer)
+                    RETURNING txid, id),
+                horizon AS (
+                    INSERT INTO tm_change_horizon (singleton, txid, id)
+                    SELECT true, txid, id FROM events ORDER BY txid DESC, id DESC LIMIT 1
+                    ON CONFLICT (singleton) DO UPDATE SET txid = EXCLUDED.txid, id = EXCLUDED.id
+                    WHERE (tm_change_horizon.txid, tm_change_horizon.id) < (EXCLUDED.txid, EXCLUDED.id)
                     RETURNING 1),
                 audit AS (
                     DELETE FROM audit_log WHERE event_id IN (
@@ -116,7 +126,27 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                         WHERE $3::bigint IS NOT NULL AND recorded_at < to_timestamp($3::bigint / 1000.0)
                         LIMIT $1::integer)
                     RETURNING 1)
-                SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM events), (SELECT count(*) FROM audit)
+                SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM events), (SELECT count(*) FROM audit),
+                       (SELECT count(*) FROM horizon)
+                """
+        case .changes:
+            return """
+                SELECT e.txid::text, e.id, e.event_id, e.action, e.tenant, e.service, e.env, e.version, e.url, e.revision,
+                       (extract(epoch FROM e.created_at) * 1000)::bigint
+                FROM route_events e
+                WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot())
+                  AND ($1::xid8 IS NULL OR (e.txid, e.id) > ($1::xid8, $2::bigint))
+                ORDER BY e.txid, e.id
+                LIMIT $3::integer
+                """
+        case .changeHorizon:
+            return """
+                SELECT (SELECT txid::text FROM tm_change_horizon), (SELECT id FROM tm_change_horizon),
+                       h.txid::text, h.id
+                FROM (SELECT 1) AS one
+                LEFT JOIN LATERAL (
+                    SELECT txid, id FROM route_events WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+                    ORDER BY txid DESC, id DESC LIMIT 1) h ON true
                 """
         case .acquireLease:
             // The outer SELECT sees the row as it was before the insert: the old holder when the
@@ -147,7 +177,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
     var isReadOnly: Bool {
         switch self {
-        case .lookup, .lookupMany, .endpoint, .unpublished, .list: return true
+        case .lookup, .lookupMany, .endpoint, .unpublished, .list, .changes, .changeHorizon: return true
         case .apply, .applyBatch, .markPublished, .audit, .prune, .acquireLease, .releaseLease: return false
         }
     }
@@ -159,7 +189,8 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         case .acquireLease: return 3
         case .list: return 9
         case .unpublished: return 2
-        case .prune: return 3
+        case .prune, .changes: return 3
+        case .changeHorizon: return 0
         case .lookup, .lookupMany, .endpoint: return 4
         case .apply: return 10
         case .audit: return 9

@@ -46,6 +46,37 @@ public struct RouteStoreContract: Sendable {
                 let none = try await store.lookup([RouteID]())
                 try expect(none.isEmpty, "an empty batch gave \(none)", check: name)
             },
+            check("the change history lists each change in order and resumes after any position") { store, name in
+                // Where the history ends now (other checks' changes come before).
+                let start = try await store.changes(after: nil, limit: 1).head
+                let (a, b) = try (UniqueNames.route(), UniqueNames.route())
+                try await store.apply(.upsert(a, "http://a:1"), idempotencyKey: nil)
+                try await store.apply(.upsert(b, "http://b:1"), idempotencyKey: nil)
+                try await store.apply(.upsert(a, "http://a:2"), idempotencyKey: nil)
+                // A store may hold changes back while an older transaction is still running
+                // (PostgreSQL does, so that none lands behind a position handed out): wait.
+                // Other writers may add changes meanwhile: page through.
+                var ours: [PositionedChange] = []
+                var cursor = start
+                let deadline = ContinuousClock.now + .seconds(15)
+                while ours.count < 3 && ContinuousClock.now < deadline {
+                    let page = try await store.changes(after: cursor, limit: 500)
+                    try expect(!page.resync, "a fresh position asked for a resync", check: name)
+                    ours += page.changes.filter { [a, b].contains($0.event.route) }
+                    if let last = page.changes.last { cursor = last.position } else { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                let seen = ours.map { "\($0.event.route == a ? "a" : "b")\($0.event.revision)" }
+                try expect(seen == ["a1", "b1", "a2"], "history gave \(seen)", check: name)
+                guard ours.count == 3 else { return }
+                let resumed = try await store.changes(after: ours[0].position, limit: 500)
+                let next = resumed.changes.filter { [a, b].contains($0.event.route) }.map(\.event.revision)
+                try expect(next.prefix(2) == [1, 2] && resumed.changes.first { [a, b].contains($0.event.route) }?.event.route == b,
+                    "resuming after a1 gave \(next)", check: name)
+                let one = try await store.changes(after: start, limit: 1)
+                try expect(one.changes.count == 1, "a limit of 1 gave \(one.changes.count)", check: name)
+                let last = try await store.changes(after: ours[2].position, limit: 500)
+                try expect(!last.changes.contains { [a, b].contains($0.event.route) }, "after the last, \(last.changes)", check: name)
+            },
             check("creating a route returns a created event at revision 1 and makes it resolvable") { store, name in
                 let route = try UniqueNames.route()
                 let result = try await store.apply(.upsert(route, "http://chat.prod:4002"), idempotencyKey: nil)

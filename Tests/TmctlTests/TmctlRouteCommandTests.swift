@@ -14,7 +14,7 @@ struct TmctlRouteCommandTests {
         let tool = Tmctl()
         let first = try await tool.run(["migrate"])
         #expect(first.status == 0, "\(first)")
-        #expect(first.output == "schema at version 6 (migrations 1, 2, 3, 4, 5, 6)\n", "\(first)")
+        #expect(first.output == "schema at version 7 (migrations 1, 2, 3, 4, 5, 6, 7)\n", "\(first)")
         let again = try await tool.run(["migrate"])
         #expect(again.status == 0 && again.output == first.output, "\(again)")
     }

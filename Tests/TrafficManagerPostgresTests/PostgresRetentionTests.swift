@@ -64,7 +64,7 @@ struct PostgresRetentionTests {
                                    'upsert', 'http://old:1', 'deploy-1', '\(command.fingerprint)')
             """)
 
-        #expect(try await store.migrate() == [1, 2, 3, 4, 5, 6])
+        #expect(try await store.migrate() == [1, 2, 3, 4, 5, 6, 7])
         let rows = try await store.execute("SELECT tenant, key, expires_at > now() FROM \(schema).idempotency_keys")
         #expect(rows.rows == [[route.tenant, "deploy-1", "t"]])
         let replay = try await store.apply(command, idempotencyKey: IdempotencyKey("deploy-1"))

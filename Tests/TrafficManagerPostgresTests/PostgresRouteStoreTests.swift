@@ -8,7 +8,7 @@ import TrafficManagerTestSupport
 @Suite(.enabled(if: TestServices.postgres.shouldRun, postgresSkip))
 struct PostgresRouteStoreTests {
     @Test func thePostgresStorePassesTheStoreContract() async throws {
-        let store = try await migratedStore()
+        let store = try await migratedStore(schema: freshSchema())
         try await RouteStoreContract { store }.run()
         await store.shutdown()
     }

@@ -22,6 +22,8 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         public var event: RouteEvent
         /// When the event was confirmed published; `nil` until then.
         public var processedAt: Date?
+        /// Its place in the change history (writes are serialised here, so commit order).
+        public var position: Int64 = 0
     }
 
     private struct StoredKey {
@@ -39,6 +41,9 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         /// By tenant and key: `tenant|key` (a tenant name cannot hold `|`).
         var idempotency: [String: StoredKey] = [:]
         var nextID: Int64 = 1
+        var nextPosition: Int64 = 1
+        /// The newest position pruned: a reader behind it missed changes.
+        var prunedUpTo: Int64 = 0
         var leases: [String: (holder: String, expiresAt: Duration)] = [:]
     }
 
@@ -200,6 +205,28 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
         }
     }
 
+    /// The change history: events in position order (a position is the event's sequence number).
+    public func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage {
+        try await faults.check("changes")
+        let after: Int64
+        if let position {
+            guard let number = Int64(position.token), number >= 0 else {
+                let bad = position.token.first { !$0.isASCII || !$0.isNumber } ?? "-"
+                throw TrafficManagerError.invalidInput(ValidationError(field: .changePosition, rule: .invalidCharacter(bad)))
+            }
+            after = number
+        } else {
+            after = 0
+        }
+        return tables.withLock { tables in
+            let head = tables.events.last.map { ChangePosition(token: String($0.position)) }
+            if position != nil && tables.prunedUpTo > after { return ChangePage(changes: [], resync: true, head: head) }
+            let changes = tables.events.lazy.filter { $0.position > after }.prefix(max(1, limit))
+                .map { PositionedChange(position: ChangePosition(token: String($0.position)), event: $0.event) }
+            return ChangePage(changes: Array(changes), head: head)
+        }
+    }
+
     /// Deletes expired idempotency keys and published events older than the cut-off, at most
     /// `limit` of each. This store keeps no audit log: `auditEntries` is always 0.
     public func prune(_ cutoffs: RetentionCutoffs, limit: Int) async throws -> PrunedRows {
@@ -210,13 +237,16 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
             let keys = Array(expired)
             for key in keys { tables.idempotency[key] = nil }
             var events = 0
+            var pruned = tables.prunedUpTo
             tables.events.removeAll { row in
                 guard events < limit, row.processedAt != nil, row.event.occurredAt < cutoffs.publishedEventsBefore else {
                     return false
                 }
                 events += 1
+                pruned = max(pruned, row.position)
                 return true
             }
+            tables.prunedUpTo = pruned
             return PrunedRows(idempotencyKeys: keys.count, events: events)
         }
     }
@@ -281,7 +311,8 @@ public final class InMemoryRouteStore: RouteStore, EventOutbox, RetentionPruning
 
         let event = RouteEvent(
             eventID: UUID(), action: action, route: route, url: endpoint.url, revision: endpoint.revision, occurredAt: now)
-        tables.events.append(EventRow(event: event, processedAt: nil))
+        tables.events.append(EventRow(event: event, processedAt: nil, position: tables.nextPosition))
+        tables.nextPosition += 1
         undo.append { $0.events.removeLast() }
         try faults.checkPoint("event")
 

@@ -8,6 +8,7 @@ public struct ValidationError: Error, Hashable, Sendable, CustomStringConvertibl
         case tenant, service, environment, version, url
         case idempotencyKey = "idempotency key"
         case expectedRevision = "expected revision"
+        case changePosition = "change position"
     }
 
     /// The rule the value broke.

@@ -15,6 +15,10 @@ struct TracingRouteStore: RouteStore {
         try await span("lookup", route) { try await inner.lookup(route) }
     }
 
+    func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage {
+        try await span("changes", nil) { try await inner.changes(after: position, limit: limit) }
+    }
+
     func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
         try await span("lookup_many", nil) { try await inner.lookup(routes) }
     }

@@ -49,9 +49,19 @@ public protocol RouteStore: Sendable {
     /// The default implementation looks the routes up one at a time; stores that can answer in
     /// one query should override it.
     func lookup(_ routes: [RouteID]) async throws -> [RouteLookup]
+    /// The changes after `position` (`nil`: from the oldest the store keeps), at most `limit`, in
+    /// position order: what a watcher resumes from (``ChangePosition``).
+    ///
+    /// The default implementation throws ``TrafficManagerError/Code/storeUnavailable``: the
+    /// store keeps no readable history.
+    func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage
 }
 
 extension RouteStore {
+    public func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage {
+        throw TrafficManagerError.storeUnavailable("this store keeps no change history (\(type(of: self)) has no changes(after:limit:))")
+    }
+
     public func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
         var lookups: [RouteLookup] = []
         lookups.reserveCapacity(routes.count)

@@ -8,6 +8,59 @@ extension TrafficManager {
         RouteChanges(fanOut: changeFeedService == nil ? nil : fanOut, capacity: bufferSize)
     }
 
+    /// Every change after `position` (`nil`: from the oldest the store keeps), read from the
+    /// store's history in position order as ``RouteChangeNotification/stored(_:)`` — first what
+    /// happened meanwhile, then each new change — so a watcher that keeps the last position it
+    /// handled resumes from it after a restart without missing one.
+    ///
+    /// The history is read again on every change the feed delivers, and at least once a second,
+    /// `pageSize` changes at a time. A position older than the store's retention window gives
+    /// ``RouteChangeNotification/resync`` (read again what you track), then the changes after the
+    /// newest position. A failing store is retried on the next wake-up. The sequence ends when
+    /// the task iterating it is cancelled.
+    public func changes(after position: ChangePosition?, pageSize: Int = 500) -> AsyncStream<RouteChangeNotification> {
+        let (store, pageSize) = (store, max(1, pageSize))
+        // Subscribed before the first read, so a change that lands meanwhile still wakes it.
+        let live = changes(bufferSize: 16)
+        return AsyncStream { continuation in
+            let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let listener = Task { for await _ in live { wake.yield() } }
+            let ticker = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    wake.yield()
+                }
+            }
+            let reader = Task {
+                var after = position
+                wake.yield()
+                for await _ in wakes {
+                    var more = true
+                    while more && !Task.isCancelled {
+                        guard let page = try? await store.changes(after: after, limit: pageSize) else { break }
+                        if page.resync {
+                            continuation.yield(.resync)
+                            after = page.head
+                            continue
+                        }
+                        for change in page.changes {
+                            continuation.yield(.stored(change))
+                            after = change.position
+                        }
+                        more = page.changes.count == pageSize
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in
+                listener.cancel()
+                ticker.cancel()
+                reader.cancel()
+                wake.finish()
+            }
+        }
+    }
+
     /// `route`'s resolution now, then again each time it changes: the shape of
     /// swift-service-discovery's `subscribe`.
     ///
@@ -45,7 +98,7 @@ extension TrafficManager {
                         await current()
                     case .resync:
                         await current()
-                    case .changed:
+                    case .changed, .stored:
                         continue
                     }
                 }
