@@ -200,7 +200,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TmctlTests",
-            dependencies: ["TrafficManager", "TrafficManagerKafka", "TrafficManagerTestKit", "TrafficManagerTestSupport"]
+            dependencies: [
+                "TrafficManager", "TrafficManagerKafka", "TrafficManagerPostgres", "TrafficManagerRedis", "TrafficManagerTestKit",
+                "TrafficManagerTestSupport",
+            ]
         ),
         .testTarget(
             name: "TrafficManagerTestKitTests",

@@ -56,13 +56,7 @@ public final class KafkaChangeFeed: RouteChangeFeed {
         shutdownTimeout: Duration = .seconds(5), deadLetters: (@Sendable (UndecodableEvent) -> Void)? = nil,
         logger: Logger = Logger(label: "TrafficManager.KafkaChangeFeed"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
-        let loggedKinds = Locked<Set<String>>([])
-        self.deadLetters = deadLetters ?? { letter in
-            guard loggedKinds.withLock({ $0.insert(letter.error.kind).inserted }) else { return }
-            logger.warning(
-                "skipping a message that is not a route event this version can read; later ones of this kind are only counted",
-                metadata: ["kind": "\(letter.error.kind)", "detail": "\(letter.error.detail)", "origin": "\(letter.origin)"])
-        }
+        self.deadLetters = deadLetters ?? DeadLetterLog.oncePerKind(logger)
         self.configuration = configuration
         self.probeInterval = probeInterval
         self.probeTimeout = probeTimeout

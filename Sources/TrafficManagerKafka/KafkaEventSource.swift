@@ -55,13 +55,8 @@ public final class KafkaEventSource: RouteEventSource {
         deadLetters: (@Sendable (UndecodableEvent) async -> Void)? = nil,
         logger: Logger = Logger(label: "TrafficManager.Kafka"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
-        let loggedKinds = Locked<Set<String>>([])
-        self.deadLetters = deadLetters ?? { letter in
-            guard loggedKinds.withLock({ $0.insert(letter.error.kind).inserted }) else { return }
-            logger.warning(
-                "skipping a message that is not a route event this version can read; later ones of this kind are only counted",
-                metadata: ["kind": "\(letter.error.kind)", "detail": "\(letter.error.detail)", "origin": "\(letter.origin)"])
-        }
+        let logOnce = DeadLetterLog.oncePerKind(logger)
+        self.deadLetters = deadLetters ?? { letter in logOnce(letter) }
         self.configuration = configuration
         self.redeliveryDelay = redeliveryDelay
         self.shutdownTimeout = shutdownTimeout

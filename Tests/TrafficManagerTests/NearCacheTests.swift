@@ -289,6 +289,20 @@ private final class LateReplyCache: RouteCache {
 
     // MARK: Early refresh (XFetch)
 
+    /// Waits for `b`'s near cache to hold the route (from its event), fills the shared cache at
+    /// revision 1 with `url`, and returns the near entry.
+    private func nearEntryOfB(_ i: Instances, _ inner: InMemoryRouteCache, url: String) async throws -> NearCache.Entry {
+        try await inner.fill(chatProd, with: .endpoint(url: url, revision: 1), ttl: .seconds(600))
+        #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
+        return try #require(i.nearEntry(i.b, chatProd))
+    }
+
+    /// Moves the clock to 1 ms before `entry` expires, and waits for a proof at that time.
+    private func justBeforeExpiry(_ i: Instances, _ entry: NearCache.Entry) async throws {
+        i.time.advance(by: .nanoseconds(entry.expiresAt - i.time.now) - .milliseconds(1))
+        #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+    }
+
     private static let eager = TrafficManagerConfiguration(
         positiveTTL: .seconds(60), nearCache: .init(earlyRefresh: 1_000), ttlJitter: 0)
 
@@ -298,12 +312,9 @@ private final class LateReplyCache: RouteCache {
         let i = Instances(configuration: Self.eager, cacheB: shared)
         try await i.following {
             try await i.a.createRoute(chatProd, url: "http://chat:4002")
-            try await inner.fill(chatProd, with: .endpoint(url: "http://chat:4002", revision: 1), ttl: .seconds(600))
-            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
-            let first = try #require(i.nearEntry(i.b, chatProd))
+            let first = try await nearEntryOfB(i, inner, url: "http://chat:4002")
             // Just before expiry: a hit answers from memory and starts one refresh.
-            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
-            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            try await justBeforeExpiry(i, first)
             #expect(try await i.b.resolution(chatProd).source == .nearCache)
             #expect(try await eventually { (i.nearEntry(i.b, chatProd)?.expiresAt ?? 0) > first.expiresAt })
             #expect(shared.gets.withLock { $0 } == 1)
@@ -320,13 +331,10 @@ private final class LateReplyCache: RouteCache {
         let i = Instances(configuration: Self.eager, cacheB: shared)
         try await i.following {
             try await i.a.createRoute(chatProd, url: "http://chat:4002")
-            try await inner.fill(chatProd, with: .endpoint(url: "http://chat:4002", revision: 1), ttl: .seconds(600))
-            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
-            let first = try #require(i.nearEntry(i.b, chatProd))
+            let first = try await nearEntryOfB(i, inner, url: "http://chat:4002")
             let gate = Gate()
             shared.held.withLock { $0 = gate }
-            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
-            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            try await justBeforeExpiry(i, first)
             for _ in 0..<100 { #expect(try await i.b.resolution(chatProd).source == .nearCache) }
             #expect(try await eventually { shared.gets.withLock { $0 } == 1 })
             shared.held.withLock { $0 = nil }
@@ -342,14 +350,11 @@ private final class LateReplyCache: RouteCache {
         let i = Instances(configuration: Self.eager, cacheB: shared)
         try await i.following {
             try await i.a.createRoute(chatProd, url: "http://old:1")
-            try await inner.fill(chatProd, with: .endpoint(url: "http://old:1", revision: 1), ttl: .seconds(600))
-            #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
-            let first = try #require(i.nearEntry(i.b, chatProd))
+            let first = try await nearEntryOfB(i, inner, url: "http://old:1")
             // The refresh reads revision 1 from the shared cache; its reply is held.
             let gate = Gate()
             shared.held.withLock { $0 = gate }
-            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
-            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            try await justBeforeExpiry(i, first)
             #expect(try await i.b.resolve(chatProd) == "http://old:1")
             #expect(try await eventually { shared.gets.withLock { $0 } == 1 })
             // The change arrives meanwhile.
@@ -373,8 +378,7 @@ private final class LateReplyCache: RouteCache {
             try await i.a.createRoute(chatProd, url: "http://chat:4002")
             #expect(try await eventually { i.nearRevision(i.b, chatProd) == 1 })
             let first = try #require(i.nearEntry(i.b, chatProd))
-            i.time.advance(by: .nanoseconds(first.expiresAt - i.time.now) - .milliseconds(1))
-            #expect(try await eventually { i.b.near!.isProven(at: i.time.now) })
+            try await justBeforeExpiry(i, first)
             for _ in 0..<100 { _ = try await i.b.resolve(chatProd) }
             try await Task.sleep(for: .milliseconds(20))
             #expect(shared.gets.withLock { $0 } == 0)
