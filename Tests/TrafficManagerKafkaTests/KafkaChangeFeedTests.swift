@@ -53,6 +53,16 @@ private final class FeedRecord: Sendable {
         await publisher.shutdown()
     }
 
+    @Test func theKafkaFeedPassesTheChangeFeedContract() async throws {
+        let cluster = try #require(sharedCluster)
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        try await ChangeFeedContract {
+            (feed: KafkaChangeFeed(configuration: configuration, probeInterval: .milliseconds(50)), publish: { try await publisher.publish($0) })
+        }.run()
+        await publisher.shutdown()
+    }
+
     @Test func twoFollowersEachGetEveryChange() async throws {
         let cluster = try #require(sharedCluster)
         let configuration = try kafkaConfiguration(cluster)

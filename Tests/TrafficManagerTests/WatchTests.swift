@@ -25,6 +25,11 @@ import TrafficManagerTestKit
         try RouteID(tenant: "chat-app", service: "service-\(index)", environment: "prod", version: "v1")
     }
 
+    @Test func theInMemoryBusPassesTheChangeFeedContract() async throws {
+        let bus = InMemoryEventBus(heartbeatInterval: .milliseconds(5))
+        try await ChangeFeedContract(patience: .seconds(5)) { (feed: bus, publish: { try await bus.publish($0) }) }.run()
+    }
+
     @Test func everyWatcherGetsEveryChangeInOrder() async throws {
         let i = Instance()
         try await i.following {
