@@ -127,7 +127,11 @@ private final class FeedRecord: Sendable {
         #expect(try await eventually(timeout: .seconds(30)) { record.changes.count == 1 && letters.withLock { $0.count } == 1 })
         await publisher.shutdown()
     }
+}
 
+/// A follow's shutdown bound, with the time-bound suites (run apart from the others, which would
+/// starve it).
+@Suite(.timeLimit(.minutes(2))) struct KafkaChangeFeedShutdownFaultTests {
     @Test func cancellingAFollowReturnsPromptlyEvenWithTheBrokerFrozen() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         defer { cluster.shutdown() }
