@@ -129,9 +129,9 @@ private final class FeedRecord: Sendable {
     }
 }
 
-/// A follow's shutdown bound, with the time-bound suites (run apart from the others, which would
-/// starve it).
-@Suite(.timeLimit(.minutes(2))) struct KafkaChangeFeedShutdownFaultTests {
+/// A follow's shutdown bound, in a test-script phase of its own (other suites beside it would
+/// starve it, and its frozen broker would starve them).
+@Suite(.timeLimit(.minutes(2))) struct KafkaChangeFeedShutdownBoundTests {
     @Test func cancellingAFollowReturnsPromptlyEvenWithTheBrokerFrozen() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         defer { cluster.shutdown() }

@@ -27,7 +27,7 @@ import TrafficManagerTestKit
 }
 
 /// A consumer stops within its shutdown timeout whatever the broker does.
-@Suite(.timeLimit(.minutes(2))) struct KafkaSourceShutdownFaultTests {
+@Suite(.timeLimit(.minutes(2))) struct KafkaSourceShutdownBoundTests {
     enum Fault: CaseIterable, Sendable { case down, frozen }
 
     @Test(arguments: Fault.allCases) func aConsumerStopsWithinItsShutdownTimeout(_ fault: Fault) async throws {
