@@ -36,6 +36,14 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
     /// Each fill's TTL is shortened by a random part of up to this fraction, so that entries
     /// filled together do not expire together. Default 0.1.
     public var ttlJitter: Double
+    /// How eagerly a shared-cache hit refreshes its entry before it expires: XFetch's β
+    /// (Vattani et al., VLDB 2015). A hit whose entry is `age` old refreshes it in the
+    /// background when `age + β·δ·(−ln u) ≥ TTL·(1 − ttlJitter)` — δ the store read's cost,
+    /// measured by this process, u uniform in (0, 1] — once per route at a time. The entry's
+    /// age comes from the read time the shared cache keeps (``RouteCache/entry(_:)``); a cache
+    /// that keeps none gets no early refresh. Default 1; 0 turns it off. The near cache has its
+    /// own (``NearCacheConfiguration/earlyRefresh``).
+    public var sharedCacheEarlyRefresh: Double
     /// Put before every metric name. Default ``TrafficManagerMetrics/defaultPrefix``,
     /// `trafficmanager_`; the adapters' configurations have the same setting.
     public var metricsPrefix: String
@@ -59,6 +67,7 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         nearCache: NearCacheConfiguration? = .init(),
         maxStale: Duration = .zero,
         ttlJitter: Double = 0.1,
+        sharedCacheEarlyRefresh: Double = 1,
         metricsPrefix: String = TrafficManagerMetrics.defaultPrefix,
         allowedURLSchemes: Set<String> = EndpointURL.defaultSchemes
     ) {
@@ -72,6 +81,7 @@ public struct TrafficManagerConfiguration: Sendable, Hashable {
         self.nearCache = nearCache
         self.maxStale = maxStale
         self.ttlJitter = min(max(ttlJitter, 0), 0.5)
+        self.sharedCacheEarlyRefresh = max(0, sharedCacheEarlyRefresh.isFinite ? sharedCacheEarlyRefresh : 0)
         self.metricsPrefix = metricsPrefix
         self.allowedURLSchemes = allowedURLSchemes
     }

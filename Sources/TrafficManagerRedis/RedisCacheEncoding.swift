@@ -8,12 +8,16 @@ import TrafficManager
 /// - Value: `<kind>|<revision>|…`. Every format keeps that prefix — one kind byte, `|`, the
 ///   revision in decimal, `|` — so the revision-checked script of any version compares
 ///   revisions of any other, and a rolling upgrade never lets an old fill undo a newer state.
-///   - Format 2, written now: `e|<revision>|<read at><url>` for an endpoint and
-///     `n|<revision>|<read at>` for not found, where *read at* is when the answer was read from
-///     the store — what a resolution's age is measured from — as Unix milliseconds in exactly 7
-///     digits of base 64 (`0-9A-Za-z-_`, good until 2109). Fixed width and no separator keep
-///     the value 7 bytes longer than format 1, so a typical one stays within Redis's 44-byte
-///     embedded strings.
+///   - Format 3, written now: `u|<revision>|<read at><url>` for an endpoint and
+///     `x|<revision>|<read at>` for not found, where *read at* is when the answer was read from
+///     the store — what a resolution's age is measured from — in tenths of a second since the
+///     Unix epoch, as exactly 6 digits of base 64 (`0-9A-Za-z-_`, good until 2187), rounded
+///     down, so an age is never understated. Fixed width and no separator keep the value 6
+///     bytes longer than format 1, so a value with a one-digit revision and a URL of up to 34
+///     bytes stays within Redis's 44-byte embedded strings: no more memory than format 1.
+///   - Format 2, still read: `e|<revision>|<read at><url>` and `n|<revision>|<read at>`, with
+///     Unix milliseconds in 7 base-64 digits. Its extra byte took a typical value out of the
+///     embedded strings: 15 more bytes of memory per route.
 ///   - Tombstones: `T|<revision>|` (nothing to date).
 ///   - Format 1, still read: `E|<revision>|<url>` and `N|<revision>|`.
 ///   - Any other kind byte is a format this version does not know (a newer writer's): it reads
@@ -33,10 +37,11 @@ enum RedisCacheEncoding {
         case newerFormat
     }
 
+    /// `entry` in format 3 when `readAt` (Unix milliseconds) is given, in format 1 otherwise.
     static func encode(_ entry: CachedRoute, readAt: Int64? = nil) -> String {
         switch (entry, readAt) {
-        case (.endpoint(let url, let revision), let readAt?): return "e|\(revision)|\(time(readAt))\(url)"
-        case (.notFound(let revision), let readAt?): return "n|\(revision)|\(time(readAt))"
+        case (.endpoint(let url, let revision), let readAt?): return "u|\(revision)|\(time(readAt))\(url)"
+        case (.notFound(let revision), let readAt?): return "x|\(revision)|\(time(readAt))"
         case (.endpoint(let url, let revision), nil): return "E|\(revision)|\(url)"
         case (.notFound(let revision), nil): return "N|\(revision)|"
         case (.tombstone(let revision), _): return "T|\(revision)|"
@@ -58,18 +63,27 @@ enum RedisCacheEncoding {
         case UInt8(ascii: "E"): return .entry(.endpoint(url: String(decoding: rest, as: UTF8.self), revision: revision), readAt: nil)
         case UInt8(ascii: "N") where rest.isEmpty: return .entry(.notFound(revision: revision), readAt: nil)
         case UInt8(ascii: "T") where rest.isEmpty: return .entry(.tombstone(revision: revision), readAt: nil)
+        case UInt8(ascii: "u"), UInt8(ascii: "x"):
+            return dated(revision, rest, width: timeWidth, unit: 100, endpoint: bytes[0] == UInt8(ascii: "u"))
         case UInt8(ascii: "e"), UInt8(ascii: "n"):
-            guard rest.count >= timeWidth, let readAt = time(UnsafeRawBufferPointer(rebasing: rest.prefix(timeWidth))) else { return nil }
-            let tail = UnsafeRawBufferPointer(rebasing: rest.dropFirst(timeWidth))
-            if bytes[0] == UInt8(ascii: "n") {
-                return tail.isEmpty ? .entry(.notFound(revision: revision), readAt: readAt) : nil
-            }
-            return .entry(.endpoint(url: String(decoding: tail, as: UTF8.self), revision: revision), readAt: readAt)
+            return dated(revision, rest, width: formatTwoTimeWidth, unit: 1, endpoint: bytes[0] == UInt8(ascii: "e"))
         case let kind where kind >= 0x21 && kind <= 0x7e:
             return .newerFormat
         default:
             return nil
         }
+    }
+
+    /// A format 2 or 3 entry: its read time in `width` digits of `unit` milliseconds, then the
+    /// URL of an endpoint or nothing.
+    private static func dated(_ revision: UInt64, _ rest: UnsafeRawBufferPointer, width: Int, unit: Int64, endpoint: Bool) -> Decoded? {
+        guard rest.count >= width, let units = time(UnsafeRawBufferPointer(rebasing: rest.prefix(width))) else { return nil }
+        let readAt = units * unit
+        let tail = UnsafeRawBufferPointer(rebasing: rest.dropFirst(width))
+        if !endpoint {
+            return tail.isEmpty ? .entry(.notFound(revision: revision), readAt: readAt) : nil
+        }
+        return .entry(.endpoint(url: String(decoding: tail, as: UTF8.self), revision: revision), readAt: readAt)
     }
 
     /// The decimal digits from `start` up to the next `|` (which must exist), and that
@@ -91,22 +105,30 @@ enum RedisCacheEncoding {
         return (value, index)
     }
 
-    /// The read time's width in format 2.
-    static let timeWidth = 7
+    /// The read time's width in format 3: tenths of a second.
+    static let timeWidth = 6
+    /// The read time's width in format 2: milliseconds.
+    static let formatTwoTimeWidth = 7
     private static let digits = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_".utf8)
 
-    /// Unix milliseconds as 7 base-64 digits, most significant first.
+    /// Unix milliseconds as format 3 writes them: whole tenths of a second (rounded down), in 6
+    /// base-64 digits, most significant first.
     static func time(_ milliseconds: Int64) -> String {
-        var value = UInt64(clamping: max(0, milliseconds))
-        var out = [UInt8](repeating: digits[0], count: timeWidth)
-        for index in stride(from: timeWidth - 1, through: 0, by: -1) {
+        base64(max(0, milliseconds) / 100, width: timeWidth)
+    }
+
+    /// `value` in `width` base-64 digits, most significant first (its low `6 × width` bits).
+    static func base64(_ value: Int64, width: Int) -> String {
+        var value = UInt64(clamping: max(0, value))
+        var out = [UInt8](repeating: digits[0], count: width)
+        for index in stride(from: width - 1, through: 0, by: -1) {
             out[index] = digits[Int(value & 63)]
             value >>= 6
         }
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The milliseconds 7 base-64 digits encode; `nil` for another byte.
+    /// The number base-64 digits encode; `nil` for another byte.
     static func time(_ bytes: UnsafeRawBufferPointer) -> Int64? {
         var value: Int64 = 0
         for byte in bytes {

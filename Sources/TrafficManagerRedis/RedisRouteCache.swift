@@ -88,7 +88,7 @@ public final class RedisRouteCache: RouteCache, Service {
         try await entry(route)?.value
     }
 
-    /// The entry with its read time (format 2 values carry it). A value of a newer format than
+    /// The entry with its read time (format 2 and 3 values carry it). A value of a newer format than
     /// this version reads is a miss.
     public func entry(_ route: RouteID) async throws -> CachedEntry? {
         switch try await connection().send(.getEntry(route, prefix: configuration.keyPrefix), deadline: .now + configuration.commandTimeout) {
@@ -119,7 +119,7 @@ public final class RedisRouteCache: RouteCache, Service {
         return try await conditionalSet(route, value, ttl: ttl, invalidation: false, notAfter: notAfter)
     }
 
-    /// As ``fill(_:with:ttl:notAfter:)``, in format 2 with `readAt`.
+    /// As ``fill(_:with:ttl:notAfter:)``, in format 3 with `readAt`.
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration, notAfter: Date, readAt: Date) async throws -> Bool {
         precondition(!Self.isTombstone(value), "fill takes an endpoint or a not-found entry")

@@ -18,7 +18,8 @@ struct RedisRouteCacheTests {
         let cache = makeTestCache()
         defer { Task { await cache.shutdown() } }
         let route = try UniqueNames.route()
-        let readAt = Date(unixMilliseconds: Date().unixMilliseconds - 4_000)
+        // A whole tenth of a second: format 3 keeps tenths.
+        let readAt = Date(unixMilliseconds: (Date().unixMilliseconds - 4_000) / 100 * 100)
         try await cache.fill(route, with: .endpoint(url: "http://a:1", revision: 3), ttl: .seconds(60), notAfter: .distantFuture, readAt: readAt)
         #expect(try await cache.entry(route) == CachedEntry(value: .endpoint(url: "http://a:1", revision: 3), readAt: readAt))
         // Through the manager: the age is the fill's.

@@ -44,30 +44,12 @@ final class NearCache: Sendable {
     }
 
     private struct Shard {
-        var entries: SieveCache<RouteID, Entry>
+        var entries: SieveCache<NearCacheKey, Entry>
     }
 
     /// One copy of each tenant, service and environment name, so that the routes sharing one
-    /// share its storage. Versions are not interned: they are mostly short (stored inline) or
-    /// all different. Cleared when it outgrows three names per entry.
-    private struct Names {
-        var kept: [String: String] = [:]
-        let bound: Int
-
-        mutating func intern(_ route: RouteID) -> RouteID {
-            if kept.count > bound { kept.removeAll(keepingCapacity: true) }
-            func one(_ name: String) -> String {
-                if let copy = kept[name] { return copy }
-                kept[name] = name
-                return name
-            }
-            return RouteID(
-                validTenant: one(route.tenant), service: one(route.service), environment: one(route.environment),
-                version: route.version)
-        }
-    }
-
-    private let names: Locked<Names>
+    /// share its storage. Starts over when it outgrows three names per entry.
+    private let names: Locked<NearCacheNames>
 
     let configuration: NearCacheConfiguration
     private let shards: [Locked<Shard>]
@@ -88,7 +70,7 @@ final class NearCache: Sendable {
         while count < max(1, min(configuration.shards, capacity)) { count <<= 1 }
         let each = (capacity + count - 1) / count
         shards = (0..<count).map { _ in Locked(Shard(entries: SieveCache(capacity: each))) }
-        names = Locked(Names(bound: capacity * 3 + 64))
+        names = Locked(NearCacheNames(bound: capacity * 3 + 64))
         mask = count - 1
         maxLag = configuration.maxLag.wholeNanoseconds
         unprovenTTL = configuration.unprovenTTL.wholeNanoseconds
@@ -102,7 +84,7 @@ final class NearCache: Sendable {
     @inline(__always)
     func lookup(_ route: RouteID, now: Int64) -> Lookup {
         let hash = route.hashValue
-        guard let entry = shard(hash).withLock({ $0.entries.get(route, hash: hash) }) else { return .absent }
+        guard let entry = shard(hash).withLock({ $0.entries.get(hash: hash) { $0.matches(route) } }) else { return .absent }
         guard entry.kind != .tombstone, now < entry.expiresAt,
             now &- provenAt.load(ordering: .relaxed) <= maxLag || now &- entry.readAt <= unprovenTTL
         else { return .held(entry) }
@@ -125,13 +107,13 @@ final class NearCache: Sendable {
     /// `epoch` was read. `true` when stored.
     @discardableResult
     func fill(_ route: RouteID, with entry: Entry, epoch: UInt64) -> Bool {
-        let key = names.withLock { $0.intern(route) }
+        let key = names.withLock { $0.key(for: route) }
         let hash = route.hashValue
         return shard(hash).withLock { shard in
             // Under the shard's lock, so a restart's clearing cannot pass between check and set.
             guard epoch == epochs.load(ordering: .acquiring) else { return false }
-            if let current = shard.entries.peek(route, hash: hash), current.revision > entry.revision { return false }
-            shard.entries.set(key, entry, hash: hash)
+            if let current = shard.entries.peek(hash: hash, { $0.matches(route) }), current.revision > entry.revision { return false }
+            shard.entries.set(key, entry, hash: hash) { $0.matches(route) }
             return true
         }
     }
@@ -139,11 +121,11 @@ final class NearCache: Sendable {
     /// Moves `route` to `entry`'s revision unless it holds that revision or a newer one: a
     /// change delivered by the feed, or this process's own write.
     func advance(_ route: RouteID, to entry: Entry) {
-        let key = names.withLock { $0.intern(route) }
+        let key = names.withLock { $0.key(for: route) }
         let hash = route.hashValue
         shard(hash).withLock { shard in
-            if let current = shard.entries.peek(route, hash: hash), current.revision >= entry.revision { return }
-            shard.entries.set(key, entry, hash: hash)
+            if let current = shard.entries.peek(hash: hash, { $0.matches(route) }), current.revision >= entry.revision { return }
+            shard.entries.set(key, entry, hash: hash) { $0.matches(route) }
         }
     }
 
@@ -151,7 +133,7 @@ final class NearCache: Sendable {
     /// is read again).
     func remove(_ route: RouteID) {
         let hash = route.hashValue
-        shard(hash).withLock { _ = $0.entries.remove(route, hash: hash) }
+        shard(hash).withLock { _ = $0.entries.remove(hash: hash) { $0.matches(route) } }
     }
 
     /// Records that every change published up to `instant` has been applied.
@@ -163,14 +145,6 @@ final class NearCache: Sendable {
             current = original
         }
     }
-
-    /// Routes being refreshed early now: one refresh per route at a time.
-    private let refreshing = Locked<Set<RouteID>>([])
-
-    /// Claims `route` for an early refresh; `false` when one runs already.
-    func beginRefresh(_ route: RouteID) -> Bool { refreshing.withLock { $0.insert(route).inserted } }
-
-    func endRefresh(_ route: RouteID) { _ = refreshing.withLock { $0.remove(route) } }
 
     /// Drops every entry and every proof: the feed starts over, and what it missed meanwhile
     /// is unknown. Fills begun before are refused.

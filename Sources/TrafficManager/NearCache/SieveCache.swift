@@ -7,25 +7,35 @@
 /// hand walks from where it stopped last (the tail at first) towards the head, clearing visited
 /// marks, and evicts the first entry it finds unmarked; new entries go in at the head.
 ///
-/// Storage: the entries live in one array of nodes, each with its key's hash; the index is an
-/// open-addressing table of node numbers (linear probing, at most half full, deletion by
-/// backward shift). Each key is stored once — in its node — so an entry costs its node and two
-/// 4-byte index slots, and a lookup allocates nothing.
+/// Storage: the entries live in one array of nodes, each with 31 bits of its key's hash and
+/// the visited mark in one word; the index is an open-addressing table of node numbers (linear
+/// probing, at most half full, deletion by backward shift). Each key is stored once — in its
+/// node — so an entry costs its node and two 4-byte index slots, and a lookup allocates
+/// nothing.
 ///
-/// Not thread-safe by itself: ``ShardedSieveCache`` and ``NearCache`` put each shard under its
-/// own lock.
+/// Lookups come in two forms: by a `Key`, or by a hash and a predicate, so that a caller can
+/// store a compact key and look it up by another type that hashes the same way (the near cache
+/// stores a shared scope and a version, and looks up by ``RouteID``).
+///
+/// Not thread-safe by itself: ``NearCache`` puts each shard under its own lock.
 struct SieveCache<Key: Hashable, Value> {
     private struct Node {
         var key: Key
         var value: Value
-        /// The low 32 bits of the key's hash: enough to find its home slot and to skip most
-        /// unequal keys without comparing them.
-        var hash: UInt32
-        var visited: Bool
+        /// Bit 31: visited. Bits 0–30: the low bits of the key's hash, enough to find its home
+        /// slot and to skip most unequal keys without comparing them.
+        var tag: UInt32
         /// Towards the head (newer), -1 for none.
         var newer: Int32
         /// Towards the tail (older), -1 for none.
         var older: Int32
+
+        static var visitedBit: UInt32 { 1 << 31 }
+        var hash: UInt32 { tag & ~Self.visitedBit }
+        var visited: Bool {
+            get { tag & Self.visitedBit != 0 }
+            set { tag = newValue ? tag | Self.visitedBit : tag & ~Self.visitedBit }
+        }
     }
 
     let capacity: Int
@@ -52,49 +62,55 @@ struct SieveCache<Key: Hashable, Value> {
         nodes.reserveCapacity(capacity)
     }
 
-    /// The index slot holding `key`'s node, or the empty slot where it would go.
+    /// The 31 bits of a full hash that a node keeps.
     @inline(__always)
-    private func slot(of key: Key, hash: UInt32) -> (slot: Int, node: Int32) {
+    private static func short(_ hash: Int) -> UInt32 { UInt32(truncatingIfNeeded: hash) & ~Node.visitedBit }
+
+    /// The index slot holding the node whose key `matches`, or the empty slot where it would go.
+    @inline(__always)
+    private func slot(hash: UInt32, _ matches: (Key) -> Bool) -> (slot: Int, node: Int32) {
         var slot = Int(hash) & mask
         while true {
             let node = index[slot]
             if node < 0 { return (slot, -1) }
-            if nodes[Int(node)].hash == hash && nodes[Int(node)].key == key { return (slot, node) }
+            if nodes[Int(node)].hash == hash && matches(nodes[Int(node)].key) { return (slot, node) }
             slot = (slot + 1) & mask
         }
     }
 
     /// The value for `key`, marking it visited.
-    mutating func get(_ key: Key) -> Value? { get(key, hash: key.hashValue) }
+    mutating func get(_ key: Key) -> Value? { get(hash: key.hashValue) { $0 == key } }
 
-    /// As ``get(_:)``, with the key's `hashValue` computed already.
+    /// The value of the key that `matches`, whose `hashValue` is `hash`, marking it visited.
     @inline(__always)
-    mutating func get(_ key: Key, hash: Int) -> Value? {
-        let found = slot(of: key, hash: UInt32(truncatingIfNeeded: hash)).node
+    mutating func get(hash: Int, _ matches: (Key) -> Bool) -> Value? {
+        let found = slot(hash: Self.short(hash), matches).node
         guard found >= 0 else { return nil }
         nodes[Int(found)].visited = true
         return nodes[Int(found)].value
     }
 
     /// The value for `key` without marking it (for inspection and conditional updates).
-    func peek(_ key: Key) -> Value? { peek(key, hash: key.hashValue) }
+    func peek(_ key: Key) -> Value? { peek(hash: key.hashValue) { $0 == key } }
 
-    /// As ``peek(_:)``, with the key's `hashValue` computed already.
-    func peek(_ key: Key, hash: Int) -> Value? {
-        let found = slot(of: key, hash: UInt32(truncatingIfNeeded: hash)).node
+    /// As ``get(hash:_:)``, without marking it.
+    @inline(__always)
+    func peek(hash: Int, _ matches: (Key) -> Bool) -> Value? {
+        let found = slot(hash: Self.short(hash), matches).node
         return found >= 0 ? nodes[Int(found)].value : nil
     }
 
     /// Stores `value` under `key`: in place when present (its mark kept), else at the head,
     /// evicting one entry first when full. Returns the evicted key, if any.
     @discardableResult
-    mutating func set(_ key: Key, _ value: Value) -> Key? { set(key, value, hash: key.hashValue) }
+    mutating func set(_ key: Key, _ value: Value) -> Key? { set(key, value, hash: key.hashValue) { $0 == key } }
 
-    /// As ``set(_:_:)``, with the key's `hashValue` computed already.
+    /// As ``set(_:_:)``, for a key whose `hashValue` is `hash` and that the stored keys
+    /// `matching` it equal.
     @discardableResult
-    mutating func set(_ key: Key, _ value: Value, hash fullHash: Int) -> Key? {
-        let hash = UInt32(truncatingIfNeeded: fullHash)
-        var (place, found) = slot(of: key, hash: hash)
+    mutating func set(_ key: Key, _ value: Value, hash fullHash: Int, _ matches: (Key) -> Bool) -> Key? {
+        let hash = Self.short(fullHash)
+        var (place, found) = slot(hash: hash, matches)
         if found >= 0 {
             nodes[Int(found)].value = value
             return nil
@@ -103,9 +119,9 @@ struct SieveCache<Key: Hashable, Value> {
         if count >= capacity {
             evicted = evict()
             // The eviction may have shifted slots: look again.
-            place = slot(of: key, hash: hash).slot
+            place = slot(hash: hash, matches).slot
         }
-        let node = Node(key: key, value: value, hash: hash, visited: false, newer: -1, older: head)
+        let node = Node(key: key, value: value, tag: hash, newer: -1, older: head)
         let number: Int32
         if let reused = free.popLast() {
             number = reused
@@ -124,12 +140,12 @@ struct SieveCache<Key: Hashable, Value> {
 
     /// Removes `key`; returns its value.
     @discardableResult
-    mutating func remove(_ key: Key) -> Value? { remove(key, hash: key.hashValue) }
+    mutating func remove(_ key: Key) -> Value? { remove(hash: key.hashValue) { $0 == key } }
 
-    /// As ``remove(_:)``, with the key's `hashValue` computed already.
+    /// Removes the key that `matches`, whose `hashValue` is `hash`; returns its value.
     @discardableResult
-    mutating func remove(_ key: Key, hash: Int) -> Value? {
-        let (place, found) = slot(of: key, hash: UInt32(truncatingIfNeeded: hash))
+    mutating func remove(hash: Int, _ matches: (Key) -> Bool) -> Value? {
+        let (place, found) = slot(hash: Self.short(hash), matches)
         guard found >= 0 else { return nil }
         let value = nodes[Int(found)].value
         unindex(place)
@@ -164,10 +180,17 @@ struct SieveCache<Key: Hashable, Value> {
         }
         let key = nodes[Int(node)].key
         hand = nodes[Int(node)].newer
-        unindex(slot(of: key, hash: nodes[Int(node)].hash).slot)
+        unindex(slotOfNode(node))
         unlink(node)
         evictions += 1
         return key
+    }
+
+    /// The index slot that points at `node`.
+    private func slotOfNode(_ node: Int32) -> Int {
+        var slot = Int(nodes[Int(node)].hash) & mask
+        while index[slot] != node { slot = (slot + 1) & mask }
+        return slot
     }
 
     /// Empties `slot` and shifts back the entries of its probe run that would no longer be

@@ -43,6 +43,9 @@ public struct TrafficManagerMetrics: Sendable {
     /// Answers served stale: expired entries served because the shared cache and the store
     /// both failed (``TrafficManagerConfiguration/maxStale``).
     public let staleAnswers: Counter
+    /// Background refreshes started before an entry expired (XFetch), in the near cache and
+    /// the shared cache (``TrafficManagerConfiguration/sharedCacheEarlyRefresh``).
+    public let earlyRefreshes: Counter
 
     /// The metric names without prefix, as exported.
     public enum Name {
@@ -62,6 +65,7 @@ public struct TrafficManagerMetrics: Sendable {
         public static let nearCacheEvictions = "near_cache_evictions_total"
         public static let changeFeedLag = "change_feed_lag_seconds"
         public static let staleAnswers = "stale_answer_total"
+        public static let earlyRefreshes = "early_refresh_total"
     }
 
     /// Creates the metrics with `prefix` through `factory` (the bootstrapped one by default).
@@ -84,5 +88,6 @@ public struct TrafficManagerMetrics: Sendable {
         nearCacheEvictions = counter(Name.nearCacheEvictions)
         changeFeedLag = Gauge(label: prefix + Name.changeFeedLag, dimensions: [], factory: factory)
         staleAnswers = counter(Name.staleAnswers)
+        earlyRefreshes = counter(Name.earlyRefreshes)
     }
 }

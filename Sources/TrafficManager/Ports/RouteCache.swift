@@ -24,8 +24,9 @@ public enum CachedRoute: Hashable, Sendable {
 public struct CachedEntry: Hashable, Sendable {
     /// The entry.
     public var value: CachedRoute
-    /// When the answer was read from the store (the fill said so), to the millisecond; `nil`
-    /// when the cache does not know (an entry written without it, or a cache that keeps no time).
+    /// When the answer was read from the store (the fill said so), possibly rounded down by up
+    /// to a tenth of a second (so an age is never understated); `nil` when the cache does not
+    /// know (an entry written without it, or a cache that keeps no time).
     public var readAt: Date?
 
     /// Creates an entry.

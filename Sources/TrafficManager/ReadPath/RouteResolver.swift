@@ -1,5 +1,6 @@
 import Foundation
 import CoreMetrics
+import Synchronization
 import Logging
 import Tracing
 
@@ -31,6 +32,13 @@ public final class RouteResolver: Sendable {
     /// The system clock's origin when `time` is the system's, so the hit path reads the clock once.
     private let systemClockOrigin: Int64?
     private let earlyRefreshBeta: Double
+    /// Routes whose near-cache entry is being refreshed early.
+    private let nearRefreshes = RefreshClaims()
+    /// Routes whose shared-cache entry is being refreshed early.
+    let sharedRefreshes = RefreshClaims()
+    /// What a store read costs, in nanoseconds: a moving average of this process's reads
+    /// (XFetch's δ for the shared cache), 10 ms until the first.
+    private let storeReadCost = Atomic<Int64>(10_000_000)
 
     /// Creates a resolver.
     ///
@@ -160,12 +168,39 @@ public final class RouteResolver: Sendable {
         let mixed = (UInt64(bitPattern: now) ^ UInt64(bitPattern: Int64(route.hashValue))) &* 0x9E37_79B9_7F4A_7C15
         let u = Double((mixed >> 11) | 1) / Double(1 << 53)
         let reach = earlyRefreshBeta * Double(entry.cost) * 1_000 * -log(u)
-        guard Double(now) + reach >= Double(entry.expiresAt), near.beginRefresh(route) else { return }
+        guard Double(now) + reach >= Double(entry.expiresAt), nearRefreshes.begin(route) else { return }
+        metrics.earlyRefreshes.increment()
         Task { [self] in
-            defer { near.endRefresh(route) }
+            defer { nearRefreshes.end(route) }
             // Past the near cache, as a resolve would go; its answer refills the entry — unless
             // a newer revision arrived meanwhile, which the fill's revision check refuses to undo.
             _ = try? await sharedOrStore(route, floor: entry.revision, held: entry, timeout: nil)
+        }
+    }
+
+    /// XFetch for the shared cache: after a hit on an entry `age` old, refreshes it in the
+    /// background when `age + β·δ·(−ln u)` reaches the earliest expiry its TTL allows (the
+    /// TTL less the most jitter can take), δ the measured store read; once per route at a
+    /// time. The refresh is a load as a miss would run — one per route with any misses that
+    /// join it — and its fill goes through the same revision check and fill window, so a
+    /// refresh that read before a write cannot undo it.
+    private func considerSharedRefresh(_ route: RouteID, age: Int64, ttl: Duration) {
+        let beta = configuration.sharedCacheEarlyRefresh
+        guard beta > 0 else { return }
+        let earliestExpiry = Double(ttl.wholeNanoseconds) * (1 - configuration.ttlJitter)
+        let cost = Double(storeReadCost.load(ordering: .relaxed))
+        // −ln u exceeds 12 with probability 6·10⁻⁶: outside that reach a hit costs one comparison.
+        guard Double(age) + beta * cost * 12 >= earliestExpiry else { return }
+        let reach = beta * cost * -log(Double.random(in: Double.leastNonzeroMagnitude...1))
+        guard Double(age) + reach >= earliestExpiry, sharedRefreshes.begin(route) else { return }
+        metrics.earlyRefreshes.increment()
+        let allowed = configuration.resolveTimeout
+        Task { [self] in
+            defer { sharedRefreshes.end(route) }
+            let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("refresh", deadline: allowed, route: route) }
+            _ = try? await loads.run(route, deadline: .now + allowed, expired: expired) { [self] in
+                try await load(route, fill: true)
+            }
         }
     }
 
@@ -233,10 +268,12 @@ public final class RouteResolver: Sendable {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
             keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
+            if cached?.readAt != nil { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
             return RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
+            if cached?.readAt != nil { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
@@ -353,6 +390,7 @@ public final class RouteResolver: Sendable {
             storeHealth.failed("read", failure)
             throw failure
         }
+        recordStoreReadCost((time.monotonicNow() - started).wholeNanoseconds)
         storeHealth.succeeded()
         if let near {
             let now = time.monotonicNanoseconds()
@@ -382,6 +420,18 @@ public final class RouteResolver: Sendable {
             cacheFailed(error, operation: "fill", route: route)
         }
         return lookup
+    }
+
+    /// Folds one store read's duration into ``storeReadCost`` (weight 1/8).
+    private func recordStoreReadCost(_ nanoseconds: Int64) {
+        let sample = max(0, nanoseconds)
+        var current = storeReadCost.load(ordering: .relaxed)
+        while true {
+            let next = current + (sample - current) / 8
+            let (exchanged, original) = storeReadCost.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
     }
 
     func cacheFailed(_ error: any Error, operation: String, route: RouteID) {
