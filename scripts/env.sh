@@ -9,3 +9,5 @@ export TM_REDIS_HOST="${TM_REDIS_HOST:-127.0.0.1}"
 export TM_REDIS_PORT="${TM_REDIS_PORT:-56379}"
 # The certificate authority scripts/start-postgres.sh made for its server's TLS certificate.
 export TM_PG_SSLROOTCERT="${TM_PG_SSLROOTCERT:-${TM_PG_DIR:-/tmp/tm-pg}/tls/ca.crt}"
+# The local Redis Cluster scripts/start-redis-cluster.sh starts (3 masters, 3 replicas).
+export TM_REDIS_CLUSTER_SEEDS="${TM_REDIS_CLUSTER_SEEDS:-127.0.0.1:47001,127.0.0.1:47002,127.0.0.1:47003}"

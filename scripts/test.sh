@@ -28,6 +28,7 @@ trap report EXIT
 phase "install packages" step bash scripts/install-deps.sh
 phase "start PostgreSQL" step bash scripts/start-postgres.sh
 phase "start Redis" step bash scripts/start-redis.sh
+phase "start Redis Cluster" step bash scripts/start-redis-cluster.sh
 source scripts/env.sh
 
 phase "build" swift build --build-tests

@@ -30,14 +30,34 @@ struct RedisConnection: RuntimeConnection {
     ) -> String? {
         guard let context else { return "not connected" }
         encoder.removeAll()
+        var expected = 0
         for index in 0..<count {
-            encoder.append(command(index))
+            let each = command(index)
+            encoder.append(each)
+            expected += each.replyCount
         }
         appendEncoded(to: context)
-        let failure = exchange(context, replies: count, deadline: deadline, io: io) { reply, index in
-            let decodesEntry: Bool
-            if case .getEntry = command(index) { decodesEntry = true } else { decodesEntry = false }
-            replies.append(RedisReply(reply, decodesEntry: decodesEntry))
+        // The command the next reply belongs to, and the replies gathered so far for one that
+        // has several (`getEntries`).
+        var current = 0
+        var gathered: [RedisReply] = []
+        let failure = exchange(context, replies: expected, deadline: deadline, io: io) { reply, _ in
+            switch command(current) {
+            case .getEntry:
+                replies.append(RedisReply(reply, decodesEntry: true))
+                current += 1
+            case .getEntries(let routes, _):
+                if gathered.isEmpty { gathered.reserveCapacity(routes.count) }
+                gathered.append(RedisReply(reply, decodesEntry: true))
+                if gathered.count == routes.count {
+                    replies.append(.array(gathered))
+                    gathered = []
+                    current += 1
+                }
+            case .arguments:
+                replies.append(RedisReply(reply))
+                current += 1
+            }
         }
         if let failure {
             logger.warning("Redis connection lost", metadata: ["error": "\(failure)"])

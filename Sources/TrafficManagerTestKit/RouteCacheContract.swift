@@ -70,6 +70,19 @@ public struct RouteCacheContract: Sendable {
                 let expected: [CachedRoute?] = [nil, .endpoint(url: "http://a:1", revision: 3), .tombstone(revision: 2), .endpoint(url: "http://a:1", revision: 3)]
                 try expect(batch == expected, "batch gave \(batch)", check: name)
             },
+            check("a batch of entries answers each route as a single entry would, in order, read times included") { cache, name in
+                let (a, b, c) = try (UniqueNames.route(), UniqueNames.route(), UniqueNames.route())
+                let readAt = Date(unixMilliseconds: 1_796_212_345_600)
+                try await cache.fill(a, with: .endpoint(url: "http://a:1", revision: 3), ttl: ttl, notAfter: .distantFuture, readAt: readAt)
+                try await cache.invalidate(b, revision: 2, ttl: ttl)
+                let batch = try await cache.entries([c, a, b, a])
+                var singles: [CachedEntry?] = []
+                for route in [c, a, b, a] { singles.append(try await cache.entry(route)) }
+                try expect(batch == singles, "batch gave \(batch), single entries \(singles)", check: name)
+                try expect(batch.map { $0?.value } == [nil, .endpoint(url: "http://a:1", revision: 3), .tombstone(revision: 2), .endpoint(url: "http://a:1", revision: 3)], "batch gave \(batch)", check: name)
+                let empty = try await cache.entries([])
+                try expect(empty.isEmpty, "an empty batch gave \(empty)", check: name)
+            },
             check("a fill older than the cached revision is refused; same or newer is stored") { cache, name in
                 let route = try UniqueNames.route()
                 try await cache.fill(route, with: .endpoint(url: "http://new:1", revision: 5), ttl: ttl)

@@ -34,6 +34,22 @@ public struct TestServices: Sendable {
         name: "PostgreSQL", host: environment("TM_PG_HOST", "127.0.0.1"),
         port: Int(environment("TM_PG_PORT", "55432")) ?? 55432, startScript: "scripts/start-postgres.sh")
 
+    /// The local Redis Cluster: the first of `TM_REDIS_CLUSTER_SEEDS`
+    /// (127.0.0.1:47001,127.0.0.1:47002,127.0.0.1:47003), which `scripts/start-redis-cluster.sh`
+    /// starts with 3 masters and 3 replicas.
+    public static let redisCluster: TestServices = {
+        let first = redisClusterSeeds.first ?? (host: "127.0.0.1", port: 47001)
+        return TestServices(name: "Redis Cluster", host: first.host, port: first.port, startScript: "scripts/start-redis-cluster.sh")
+    }()
+
+    /// The cluster's seed nodes, from `TM_REDIS_CLUSTER_SEEDS`.
+    public static var redisClusterSeeds: [(host: String, port: Int)] {
+        environment("TM_REDIS_CLUSTER_SEEDS", "127.0.0.1:47001,127.0.0.1:47002,127.0.0.1:47003").split(separator: ",").compactMap { seed in
+            guard let colon = seed.lastIndex(of: ":"), let port = Int(seed[seed.index(after: colon)...]) else { return nil }
+            return (String(seed[..<colon]), port)
+        }
+    }
+
     /// Whether `TM_REQUIRE_SERVICES=1` is set.
     public static var servicesRequired: Bool { environment("TM_REQUIRE_SERVICES", "0") == "1" }
 

@@ -75,6 +75,33 @@ struct PostgresFaultTests {
         await store.shutdown()
     }
 
+    @Test func batchLookupsAndTheChangeHistoryOnAFrozenPathFailWithinTheirDeadline() async throws {
+        let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
+        defer { proxy.close() }
+        let store = try await store(through: proxy, poolSize: 1)
+        let routes = try (0..<3).map { _ in try UniqueNames.route() }
+        for route in routes {
+            _ = try await store.apply(try RouteCommand(route: route, operation: .upsert(url: "http://a:1")), idempotencyKey: nil)
+        }
+        // Both statements prepared on the connection first, so the frozen calls are sent whole.
+        #expect(try await store.lookup(routes).map(\.url) == ["http://a:1", "http://a:1", "http://a:1"])
+        _ = try await store.changes(after: nil, limit: 10)
+        proxy.mode = .freeze
+        for call in ["batch lookup", "change history"] {
+            let start = ContinuousClock.now
+            let error = await #expect(throws: TrafficManagerError.self, "\(call)") {
+                if call == "batch lookup" { _ = try await store.lookup(routes) } else { _ = try await store.changes(after: nil, limit: 10) }
+            }
+            #expect(start.duration(to: .now) <= Self.timeout + Self.slack, "\(call) took \(start.duration(to: .now))")
+            #expect([.deadlineExceeded, .storeUnavailable].contains(error?.code), "\(call): \(String(describing: error))")
+        }
+        proxy.mode = .pass
+        #expect(try await timeToService(store, routes[0]) < .seconds(1))
+        #expect(try await store.lookup(routes).count == 3)
+        _ = try await store.changes(after: nil, limit: 10)
+        await store.shutdown()
+    }
+
     @Test func aWriteOnAFrozenPathIsOutcomeUnknownInTimeAndItsRetryAppliesOnce() async throws {
         let proxy = try FaultProxy(upstreamPort: TestServices.postgres.port)
         defer { proxy.close() }

@@ -106,6 +106,26 @@ import TrafficManagerTestKit
         let h = Harness()
         #expect(try await h.manager.resolutions([]).isEmpty)
     }
+
+    @Test func aSharedAnswerInABatchCarriesItsAgeAndAnUndatedOneIsNotTakenForYoung() async throws {
+        let store = InMemoryRouteStore()
+        let cache = InMemoryRouteCache()
+        // A feed that never proves itself: the near cache serves only entries younger than
+        // unprovenTTL, measured from the store read.
+        let bus = InMemoryEventBus(heartbeatInterval: .seconds(3_600))
+        let manager = TrafficManager(store: store, cache: cache, publisher: bus, changeFeed: bus)
+        let (dated, undated) = (try route("dated"), try route("undated"))
+        let readAt = Date(unixMilliseconds: Date().unixMilliseconds - 5_000)
+        try await cache.fill(dated, with: .endpoint(url: "http://dated:1", revision: 1), ttl: .seconds(60), notAfter: .distantFuture, readAt: readAt)
+        try await cache.fill(undated, with: .endpoint(url: "http://undated:1", revision: 1), ttl: .seconds(60))
+        let results = try await manager.resolutions([dated, undated])
+        let first = try results[0].get()
+        #expect(first.source == .sharedCache && first.age >= .milliseconds(4_900) && first.age < .seconds(30))
+        #expect(try results[1].get().source == .sharedCache)
+        // Neither is young enough for the unproven near cache: the next resolves go past it.
+        #expect(try await manager.resolution(dated).source == .sharedCache)
+        #expect(try await manager.resolution(undated).source == .sharedCache)
+    }
 }
 
 extension Result where Failure == TrafficManagerError {

@@ -42,6 +42,22 @@ public final class InMemoryRouteCache: RouteCache {
         }
     }
 
+    /// Every route's entry under one lock: one call, as Redis answers them in one round trip.
+    public func entries(_ routes: [RouteID]) async throws -> [CachedEntry?] {
+        try await faults.check("get")
+        let now = time.monotonicNow()
+        return state.withLock { state in
+            routes.map { route in
+                guard let entry = state.entries[route], entry.expiresAt > now else { return nil }
+                return CachedEntry(value: entry.value, readAt: entry.readAt)
+            }
+        }
+    }
+
+    public func get(_ routes: [RouteID]) async throws -> [CachedRoute?] {
+        try await entries(routes).map { $0?.value }
+    }
+
     @discardableResult
     public func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
         try await fill(route, with: value, ttl: ttl, notAfter: .distantFuture)

@@ -26,6 +26,10 @@ struct TracingRouteCache: RouteCache {
         try await traced(tracer, TrafficManagerTracing.cacheSpanPrefix + "get_many", kind: .client) { try await inner.get(routes) }
     }
 
+    func entries(_ routes: [RouteID]) async throws -> [CachedEntry?] {
+        try await traced(tracer, TrafficManagerTracing.cacheSpanPrefix + "get_many", kind: .client) { try await inner.entries(routes) }
+    }
+
     func fill(_ route: RouteID, with value: CachedRoute, ttl: Duration) async throws -> Bool {
         try await span("fill", route) { try await inner.fill(route, with: value, ttl: ttl) }
     }

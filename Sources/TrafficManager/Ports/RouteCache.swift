@@ -72,15 +72,21 @@ public protocol RouteCache: Sendable {
 
     /// ``get(_:)-(RouteID)`` for each of `routes`, in the same order: for a batch resolve.
     ///
-    /// The default implementation sends every get at once and waits for them all, so a cache
-    /// that pipelines concurrent calls (the Redis adapter does) answers them in one round trip
-    /// per connection; the first failure is thrown.
+    /// The default implementation sends every get at once and waits for them all; the first
+    /// failure is thrown. The Redis adapter writes them as one pipeline on one connection: one
+    /// round trip.
     func get(_ routes: [RouteID]) async throws -> [CachedRoute?]
 
     /// ``get(_:)-(RouteID)`` with when the answer was read from the store, if the cache knows.
     ///
     /// The default implementation answers ``get(_:)-(RouteID)`` with no read time.
     func entry(_ route: RouteID) async throws -> CachedEntry?
+
+    /// ``entry(_:)`` for each of `routes`, in the same order: what a batch resolve reads, so that
+    /// its shared-cache answers have ages too.
+    ///
+    /// The default implementation answers ``get(_:)-([RouteID])`` with no read times.
+    func entries(_ routes: [RouteID]) async throws -> [CachedEntry?]
 
     /// As ``fill(_:with:ttl:notAfter:)``, keeping `readAt` — when the answer was read from the
     /// store — for ``entry(_:)``.
@@ -93,6 +99,10 @@ public protocol RouteCache: Sendable {
 extension RouteCache {
     public func entry(_ route: RouteID) async throws -> CachedEntry? {
         try await get(route).map { CachedEntry(value: $0) }
+    }
+
+    public func entries(_ routes: [RouteID]) async throws -> [CachedEntry?] {
+        try await get(routes).map { $0.map { CachedEntry(value: $0) } }
     }
 
     @discardableResult

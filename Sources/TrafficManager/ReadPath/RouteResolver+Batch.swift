@@ -67,14 +67,14 @@ extension RouteResolver {
     ) async throws -> [(Int, Result<RouteResolution, TrafficManagerError>)] {
         var answers: [(Int, Result<RouteResolution, TrafficManagerError>)] = []
         let epoch = near?.epoch ?? 0
-        var entries = [CachedRoute?](repeating: nil, count: indices.count)
+        var entries = [CachedEntry?](repeating: nil, count: indices.count)
         var cacheAnswered = false
         let asked = time.monotonicNanoseconds()
         if breaker.allowsRequest() {
             let batch = indices.map { routes[$0] }
             let cache = cache
             do {
-                if let got = try await withDeadline(deadline, { try await cache.get(batch) }) {
+                if let got = try await withDeadline(deadline, { try await cache.entries(batch) }) {
                     entries = got
                     breaker.recordSuccess()
                     cacheHealth.succeeded()
@@ -94,14 +94,17 @@ extension RouteResolver {
         var emptyHanded: Set<Int> = []
         for (position, index) in indices.enumerated() {
             let route = routes[index]
-            switch entries[position] {
+            let age = entries[position].flatMap { sharedAge($0) }
+            switch entries[position]?.value {
             case .endpoint(let url, let revision)? where revision >= floors[index]:
                 metrics.cacheHits.increment()
-                keepNear(route, .endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked)
-                answers.append((index, .success(RouteResolution(url: url, revision: revision, source: .sharedCache))))
+                keepNear(route, .endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
+                if let age { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
+                answers.append((index, .success(RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age ?? 0))))
             case .notFound(let revision)? where revision >= floors[index]:
                 metrics.negativeCacheHits.increment()
-                keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked)
+                keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
+                if let age { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
                 answers.append((index, .failure(.routeNotFound(route))))
             default:
                 metrics.cacheMisses.increment()

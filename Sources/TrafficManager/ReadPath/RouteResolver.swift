@@ -184,7 +184,7 @@ public final class RouteResolver: Sendable {
     /// time. The refresh is a load as a miss would run — one per route with any misses that
     /// join it — and its fill goes through the same revision check and fill window, so a
     /// refresh that read before a write cannot undo it.
-    private func considerSharedRefresh(_ route: RouteID, age: Int64, ttl: Duration) {
+    func considerSharedRefresh(_ route: RouteID, age: Int64, ttl: Duration) {
         let beta = configuration.sharedCacheEarlyRefresh
         guard beta > 0 else { return }
         let earliestExpiry = Double(ttl.wholeNanoseconds) * (1 - configuration.ttlJitter)
@@ -263,17 +263,17 @@ public final class RouteResolver: Sendable {
         let (cached, answered) = await cachedEntry(route)
         let entry = cached?.value
         // How old the shared cache's answer is, when the entry says when it was read.
-        let age = cached?.readAt.map { max(0, Int64(time.wallNow().timeIntervalSince($0) * 1e9)) } ?? 0
+        let age = cached.flatMap { sharedAge($0) }
         switch entry {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
             keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
-            if cached?.readAt != nil { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
-            return RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age)
+            if let age { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
+            return RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age ?? 0)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
-            if cached?.readAt != nil { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
+            if let age { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
@@ -292,10 +292,20 @@ public final class RouteResolver: Sendable {
         }
     }
 
+    /// How old a shared-cache entry's answer is (nanoseconds), when the entry says when it was
+    /// read from the store.
+    func sharedAge(_ entry: CachedEntry) -> Int64? {
+        entry.readAt.map { max(0, Int64(time.wallNow().timeIntervalSince($0) * 1e9)) }
+    }
+
     /// A shared-cache answer kept in the near cache, unless the feed started over since `epoch`.
-    func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64, age: Int64 = 0) {
+    /// `age` is how old the answer is; unknown (a cache that keeps no read time), it counts as
+    /// older than ``NearCacheConfiguration/unprovenTTL``, so the entry serves only while the
+    /// feed is proven.
+    func keepNear(_ route: RouteID, _ cached: CachedRoute, epoch: UInt64, askedAt: Int64, age: Int64?) {
         guard let near else { return }
         let now = time.monotonicNanoseconds()
+        let age = age ?? (near.configuration.unprovenTTL.wholeNanoseconds &+ 1)
         let lookup: RouteLookup
         switch cached {
         case .endpoint(let url, let revision): lookup = RouteLookup(url: url, revision: revision)
