@@ -23,8 +23,25 @@ healthy() {
   done
   # Every node knows all six, three of them masters with slots.
   [ "$(cli "$base" cluster nodes | grep -c 'connected')" = 6 ] || return 1
-  [ "$(cli "$base" cluster nodes | grep 'master' | grep -vc 'fail' )" = 3 ]
+  [ "$(cli "$base" cluster nodes | grep 'master' | grep -vc 'fail' )" = 3 ] || return 1
+  # Every replica in sync with its master (one a test restarted may still be loading).
+  for port in "${ports[@]}"; do
+    local replication
+    replication="$(cli "$port" info replication | tr -d '\r')"
+    if grep -qx 'role:slave' <<<"$replication"; then
+      grep -qx 'master_link_status:up' <<<"$replication" || return 1
+      grep -qx 'master_sync_in_progress:0' <<<"$replication" || return 1
+    fi
+  done
 }
+
+all_answer() {
+  for port in "${ports[@]}"; do [ "$(cli "$port" ping)" = PONG ] || return 1; done
+}
+# Nodes that all answer may be settling (a replica a test restarted, catching up): give them time.
+if all_answer; then
+  for ((i = 0; i < 100; i++)); do healthy && break; sleep 0.1; done
+fi
 
 if healthy; then
   echo "start-redis-cluster: reusing the cluster on $host:${ports[0]}–${ports[5]}" >&2

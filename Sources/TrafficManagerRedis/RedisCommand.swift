@@ -11,11 +11,23 @@ enum RedisCommand: Sendable {
     case getEntries([RouteID], prefix: String)
     /// Any command, as its arguments.
     case arguments([String])
+    /// `ASKING`, then a `getEntry` or `arguments` command, in one request (a Redis Cluster `ASK`
+    /// redirect: the target node serves the one command that follows `ASKING` on the connection).
+    /// Its reply is the command's.
+    indirect case asking(RedisCommand)
+    /// Commands written together and answered as one ``RedisReply/array(_:)`` of their replies,
+    /// in order, on one connection (so `WAIT` follows the write it waits for, and `ASKING` the
+    /// command it is for).
+    case pipeline([[String]])
 
     /// How many replies the server sends to it.
     var replyCount: Int {
-        if case .getEntries(let routes, _) = self { return routes.count }
-        return 1
+        switch self {
+        case .getEntries(let routes, _): return routes.count
+        case .asking(let inner): return 1 + inner.replyCount
+        case .pipeline(let commands): return commands.count
+        case .getEntry, .arguments: return 1
+        }
     }
 }
 
@@ -28,6 +40,11 @@ extension RESPEncoder {
             appendGet(route, prefix: prefix)
         case .getEntries(let routes, let prefix):
             for route in routes { appendGet(route, prefix: prefix) }
+        case .asking(let inner):
+            append(["ASKING"])
+            append(inner)
+        case .pipeline(let commands):
+            for arguments in commands { append(arguments) }
         }
     }
 

@@ -41,6 +41,7 @@ struct RedisConnection: RuntimeConnection {
         // has several (`getEntries`).
         var current = 0
         var gathered: [RedisReply] = []
+        var askingAnswered = false
         let failure = exchange(context, replies: expected, deadline: deadline, io: io) { reply, _ in
             switch command(current) {
             case .getEntry:
@@ -56,6 +57,26 @@ struct RedisConnection: RuntimeConnection {
                 }
             case .arguments:
                 replies.append(RedisReply(reply))
+                current += 1
+            case .pipeline(let commands):
+                gathered.append(RedisReply(reply))
+                if gathered.count == commands.count {
+                    replies.append(.array(gathered))
+                    gathered = []
+                    current += 1
+                }
+            case .asking(let inner):
+                // The first reply is ASKING's own `OK`; the command's follows.
+                if !askingAnswered {
+                    askingAnswered = true
+                    return
+                }
+                askingAnswered = false
+                if case .getEntry = inner {
+                    replies.append(RedisReply(reply, decodesEntry: true))
+                } else {
+                    replies.append(RedisReply(reply))
+                }
                 current += 1
             }
         }
@@ -88,6 +109,7 @@ struct RedisConnection: RuntimeConnection {
         switch configuration.endpoint {
         case .tcp(let host, let port): made = redisConnectNonBlock(host, Int32(port))
         case .unixSocket(let path): made = redisConnectUnixNonBlock(path)
+        case .cluster: return .failure(Reason(text: "a cluster is reached through its nodes, not as one server"))
         }
         guard let context = made else { return .failure(Reason(text: "could not allocate a connection")) }
         guard context.pointee.err == 0 else {

@@ -9,6 +9,10 @@ extension RedisRouteCache {
             case tcp(host: String, port: Int)
             /// A Unix domain socket.
             case unixSocket(path: String)
+            /// A Redis Cluster, found through any of its nodes (TCP endpoints): each command goes
+            /// to the master that owns its key's slot, with ``connectionCount`` connections per
+            /// master. Needs Redis 7 (`CLUSTER SHARDS`).
+            case cluster(seeds: [Endpoint])
         }
 
         /// The server.
@@ -41,6 +45,20 @@ extension RedisRouteCache {
         /// Put before every metric name of the cache's connections. Default
         /// `TrafficManagerMetrics.defaultPrefix`, `trafficmanager_`.
         public var metricsPrefix: String
+        /// With a ``Endpoint-swift.enum/cluster(seeds:)`` endpoint: how often the slot map is
+        /// asked for even when nothing suggests it changed. It is also refreshed after a
+        /// `MOVED` and after a node fails a call. Default 10 s.
+        public var clusterMapRefresh: Duration
+        /// With a cluster endpoint: how many replicas must have an invalidation before it counts
+        /// as made (`WAIT` after the tombstone, on the same connection). Redis replicates
+        /// asynchronously, so a master that fails right after a tombstone could otherwise lose
+        /// it and its replica serve the old URL. An invalidation not acknowledged in
+        /// ``invalidationReplicaTimeout`` fails, and the writer handles it as any failed
+        /// invalidation (the event's consumers invalidate again; this process serves nothing
+        /// older meanwhile). Default 1; 0 for a cluster without replicas.
+        public var invalidationReplicas: Int
+        /// How long an invalidation waits for ``invalidationReplicas``. Default 100 ms.
+        public var invalidationReplicaTimeout: Duration
 
         /// Creates a configuration.
         public init(
@@ -54,8 +72,14 @@ extension RedisRouteCache {
             reconnectBackOff: ReconnectBackOff = .init(initial: .milliseconds(50), maximum: .milliseconds(500)),
             maximumQueueDepth: Int = 10_000,
             tcpUserTimeout: Duration = .seconds(10),
-            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
+            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix,
+            clusterMapRefresh: Duration = .seconds(10),
+            invalidationReplicas: Int = 1,
+            invalidationReplicaTimeout: Duration = .milliseconds(100)
         ) {
+            self.invalidationReplicas = max(0, invalidationReplicas)
+            self.invalidationReplicaTimeout = invalidationReplicaTimeout
+            self.clusterMapRefresh = clusterMapRefresh
             self.metricsPrefix = metricsPrefix
             self.maximumQueueDepth = maximumQueueDepth
             self.tcpUserTimeout = tcpUserTimeout
@@ -74,6 +98,7 @@ extension RedisRouteCache {
             switch endpoint {
             case .tcp(let host, let port): return "\(host):\(port)"
             case .unixSocket(let path): return path
+            case .cluster(let seeds): return "the cluster of " + seeds.map { Self(endpoint: $0).endpointDescription }.joined(separator: ", ")
             }
         }
     }

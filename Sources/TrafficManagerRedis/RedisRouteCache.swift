@@ -26,6 +26,9 @@ public final class RedisRouteCache: RouteCache, Service {
     private let next = Locked(0)
     private let scriptSHA = Locked<String?>(nil)
     private let logger: Logger
+    /// With a cluster endpoint, what routes each command to its slot's master (and this cache
+    /// has no connections of its own).
+    private let cluster: RedisClusterClient?
 
     /// Creates the cache; ``run()`` starts its connection threads. Connections are made on
     /// first use.
@@ -35,12 +38,29 @@ public final class RedisRouteCache: RouteCache, Service {
     ///   - logger: where the cache logs.
     ///   - metricsFactory: where each connection's `ConnectionMetrics` go
     ///     (`backend` = `redis`): queue depth, wait, deadline misses, connects, up.
-    public init(
+    public convenience init(
         configuration: Configuration, logger: Logger = Logger(label: "TrafficManager.Redis"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.init(configuration: configuration, logger: logger, metricsFactory: metricsFactory, connectionIndexBase: 0)
+    }
+
+    /// As the public initializer; a cluster's node numbers its connections' metrics from
+    /// `connectionIndexBase`.
+    init(configuration: Configuration, logger: Logger, metricsFactory: any MetricsFactory, connectionIndexBase: Int) {
         self.configuration = configuration
         self.logger = logger
+        if case .cluster(let seeds) = configuration.endpoint {
+            let nodes = seeds.compactMap { seed -> RedisClusterMap.Node? in
+                if case .tcp(let host, let port) = seed { return RedisClusterMap.Node(host: host, port: port) }
+                return nil
+            }
+            cluster = RedisClusterClient(configuration: configuration, seeds: nodes, logger: logger, metricsFactory: metricsFactory)
+            connections = []
+            threads = ConnectionThreadGroup(name: "the Redis route cache at \(configuration.endpointDescription)", members: [])
+            return
+        }
+        cluster = nil
         let endpoint = configuration.endpointDescription
         let timeout = configuration.commandTimeout
         let depth = configuration.maximumQueueDepth
@@ -50,7 +70,7 @@ public final class RedisRouteCache: RouteCache, Service {
                     maximumQueueDepth: depth, maximumBatchSize: 1024,
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
-                metrics: ConnectionMetrics(backend: "redis", index: index, prefix: configuration.metricsPrefix, factory: metricsFactory),
+                metrics: ConnectionMetrics(backend: "redis", index: connectionIndexBase + index, prefix: configuration.metricsPrefix, factory: metricsFactory),
                 makeError: { failure, _ in
                     switch failure {
                     case .deadlineExceeded, .timedOutInFlight:
@@ -78,10 +98,12 @@ public final class RedisRouteCache: RouteCache, Service {
     /// a round trip to Redis resumes them without waking another thread: the fastest way to
     /// serve many concurrent resolves. Such tasks must not block; while one runs, the
     /// connection waits.
-    public var taskExecutor: any TaskExecutor { connections[0] }
+    ///
+    /// With a cluster endpoint, whose nodes are found at run time: the global concurrent executor.
+    public var taskExecutor: any TaskExecutor { connections.first ?? globalConcurrentExecutor }
 
     /// One executor per connection, each as ``taskExecutor`` describes; spread tasks over them
-    /// to use every connection's thread.
+    /// to use every connection's thread. Empty with a cluster endpoint.
     public var taskExecutors: [any TaskExecutor] { connections }
 
     public func get(_ route: RouteID) async throws -> CachedRoute? {
@@ -91,21 +113,43 @@ public final class RedisRouteCache: RouteCache, Service {
     /// The entry with its read time (format 2 and 3 values carry it). A value of a newer format
     /// than this version reads is a miss.
     public func entry(_ route: RouteID) async throws -> CachedEntry? {
-        let reply = try await connection().send(.getEntry(route, prefix: configuration.keyPrefix), deadline: .now + configuration.commandTimeout)
-        return try entry(from: reply, of: route)
+        let deadline = ContinuousClock.now + configuration.commandTimeout
+        if let cluster {
+            let reply = try await cluster.routed(route, deadline: deadline) { node, asking in
+                try await node.entryReply(route, asking: asking, deadline: deadline)
+            }
+            return try entry(from: reply, of: route)
+        }
+        return try entry(from: try await entryReply(route, asking: false, deadline: deadline), of: route)
+    }
+
+    /// The reply to `GET` of `route`'s key, after `ASKING` when `asking` (a cluster's `ASK`
+    /// redirect), within `deadline`.
+    func entryReply(_ route: RouteID, asking: Bool, deadline: ContinuousClock.Instant) async throws -> RedisReply {
+        let command = RedisCommand.getEntry(route, prefix: configuration.keyPrefix)
+        return try await connection().send(asking ? .asking(command) : command, deadline: deadline)
     }
 
     /// Every route's entry in one round trip: the gets go out as one pipeline, on one
     /// connection, in one request of its batch (not a cross-slot `MGET`).
     public func entries(_ routes: [RouteID]) async throws -> [CachedEntry?] {
         guard !routes.isEmpty else { return [] }
-        let reply = try await connection().send(
-            .getEntries(routes, prefix: configuration.keyPrefix), deadline: .now + configuration.commandTimeout)
-        guard case .array(let replies) = reply, replies.count == routes.count else { throw Self.unexpected(reply, to: "GET") }
+        let deadline = ContinuousClock.now + configuration.commandTimeout
+        if let cluster {
+            return try await cluster.entries(routes, deadline: deadline) { [self] reply, route in try entry(from: reply, of: route) }
+        }
+        let replies = try await entriesReply(routes, deadline: deadline)
         var entries: [CachedEntry?] = []
         entries.reserveCapacity(routes.count)
         for (route, reply) in zip(routes, replies) { entries.append(try entry(from: reply, of: route)) }
         return entries
+    }
+
+    /// The replies to one `GET` per route, in order, sent as one pipeline; `routes` not empty.
+    func entriesReply(_ routes: [RouteID], deadline: ContinuousClock.Instant) async throws -> [RedisReply] {
+        let reply = try await connection().send(.getEntries(routes, prefix: configuration.keyPrefix), deadline: deadline)
+        guard case .array(let replies) = reply, replies.count == routes.count else { throw Self.unexpected(reply, to: "GET") }
+        return replies
     }
 
     /// As ``entries(_:)``, without read times.
@@ -113,7 +157,8 @@ public final class RedisRouteCache: RouteCache, Service {
         try await entries(routes).map { $0?.value }
     }
 
-    private func entry(from reply: RedisReply, of route: RouteID) throws -> CachedEntry? {
+    /// What a `GET` reply says of `route`'s entry.
+    func entry(from reply: RedisReply, of route: RouteID) throws -> CachedEntry? {
         switch reply {
         case .cacheEntry(let entry, let readAt):
             return CachedEntry(value: entry, readAt: readAt.map { Date(unixMilliseconds: $0) })
@@ -158,6 +203,7 @@ public final class RedisRouteCache: RouteCache, Service {
     ///
     /// - Throws: `TrafficManagerError/Code/notRunning` when the cache was shut down already.
     public func run() async throws {
+        if let cluster { return try await cluster.run() }
         try await threads.run()
     }
 
@@ -165,6 +211,7 @@ public final class RedisRouteCache: RouteCache, Service {
     /// and returns when every thread has stopped; ``run()`` returns too. Later calls fail with
     /// `TrafficManagerError/Code/notRunning`.
     public func shutdown() async {
+        if let cluster { return await cluster.shutdown() }
         await threads.shutdown()
     }
 
@@ -174,6 +221,31 @@ public final class RedisRouteCache: RouteCache, Service {
     private func conditionalSet(
         _ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool, notAfter: Date?, readAt: Date? = nil
     ) async throws -> Bool {
+        let deadline = ContinuousClock.now + configuration.commandTimeout
+        if let cluster {
+            // An invalidation must survive a failover: Redis replicates asynchronously, so it
+            // waits for a replica to have it.
+            let replicas = invalidation ? configuration.invalidationReplicas : 0
+            let reply = try await cluster.routed(route, deadline: deadline) { node, asking in
+                try await node.conditionalSetReply(
+                    route, value, ttl: ttl, invalidation: invalidation, notAfter: notAfter, readAt: readAt, asking: asking, deadline: deadline,
+                    replicas: replicas)
+            }
+            return try Self.setOutcome(reply)
+        }
+        let reply = try await conditionalSetReply(
+            route, value, ttl: ttl, invalidation: invalidation, notAfter: notAfter, readAt: readAt, asking: false, deadline: deadline)
+        return try Self.setOutcome(reply)
+    }
+
+    /// The reply to the revision-checked script for `route` (loading it first, and again after
+    /// `NOSCRIPT`), after `ASKING` when `asking`, within `deadline`. With `replicas` above zero,
+    /// `WAIT` follows on the same connection, and a write fewer replicas acknowledged in time
+    /// throws `cacheUnavailable`: the caller then treats it as not made.
+    func conditionalSetReply(
+        _ route: RouteID, _ value: CachedRoute, ttl: Duration, invalidation: Bool, notAfter: Date?, readAt: Date?, asking: Bool,
+        deadline: ContinuousClock.Instant, replicas: Int = 0
+    ) async throws -> RedisReply {
         let key = RedisCacheEncoding.key(route, prefix: configuration.keyPrefix)
         let milliseconds = max(1, ttl.wholeMilliseconds)
         let bound = notAfter.map { String(max(1, $0.unixMilliseconds)) } ?? "0"
@@ -181,12 +253,39 @@ public final class RedisRouteCache: RouteCache, Service {
             "1", key, RedisCacheEncoding.encode(value, readAt: readAt?.unixMilliseconds), String(value.revision), String(milliseconds),
             invalidation ? "1" : "0", bound,
         ]
-        let deadline = ContinuousClock.now + configuration.commandTimeout
-        var reply = try await send(["EVALSHA", try await loadScript(deadline)] + arguments, deadline: deadline)
+        let wait = max(1, configuration.invalidationReplicaTimeout.wholeMilliseconds)
+        func evaluate() async throws -> RedisReply {
+            let script = ["EVALSHA", try await loadScript(deadline)] + arguments
+            guard replicas > 0 else {
+                let command = RedisCommand.arguments(script)
+                return try await connection().send(asking ? .asking(command) : command, deadline: deadline)
+            }
+            // The write, then WAIT on the same connection: how many replicas have it.
+            let commands = (asking ? [["ASKING"]] : []) + [script, ["WAIT", String(replicas), String(wait)]]
+            let reply = try await connection().send(.pipeline(commands), deadline: deadline)
+            guard case .array(let replies) = reply, replies.count == commands.count else { throw Self.unexpected(reply, to: "EVALSHA and WAIT") }
+            let written = replies[replies.count - 2]
+            if case .integer(1) = written {
+                guard case .integer(let acknowledged) = replies[replies.count - 1] else {
+                    throw Self.unexpected(replies[replies.count - 1], to: "WAIT")
+                }
+                guard acknowledged >= replicas else {
+                    throw TrafficManagerError.cacheUnavailable(
+                        "Redis at \(configuration.endpointDescription) kept the write of \(key) but \(acknowledged) of \(replicas) replica(s) acknowledged it within \(wait) ms: a failover now could lose it")
+                }
+            }
+            return written
+        }
+        var reply = try await evaluate()
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             scriptSHA.withLock { $0 = nil }
-            reply = try await send(["EVALSHA", try await loadScript(deadline)] + arguments, deadline: deadline)
+            reply = try await evaluate()
         }
+        return reply
+    }
+
+    /// What the script's reply says: `true` when the entry was set.
+    static func setOutcome(_ reply: RedisReply) throws -> Bool {
         switch reply {
         case .integer(1): return true
         case .integer(0): return false
@@ -206,7 +305,10 @@ public final class RedisRouteCache: RouteCache, Service {
     }
 
     func send(_ arguments: [String], deadline: ContinuousClock.Instant = .now + .seconds(5)) async throws -> RedisReply {
-        try await connection().send(.arguments(arguments), deadline: deadline)
+        guard cluster == nil else {
+            throw TrafficManagerError.cacheUnavailable("a command without a route key has no node to go to in a Redis Cluster")
+        }
+        return try await connection().send(.arguments(arguments), deadline: deadline)
     }
 
     /// The connection whose thread runs this call, else the next one, round robin.
@@ -223,7 +325,7 @@ public final class RedisRouteCache: RouteCache, Service {
     /// The configuration, for tests.
     var configurationForTests: Configuration { configuration }
 
-    private static func unexpected(_ reply: RedisReply, to command: String) -> TrafficManagerError {
+    static func unexpected(_ reply: RedisReply, to command: String) -> TrafficManagerError {
         if case .error(let message) = reply {
             return .cacheUnavailable("Redis answered \(command) with an error: \(message)")
         }
@@ -234,4 +336,9 @@ public final class RedisRouteCache: RouteCache, Service {
         if case .tombstone = value { return true }
         return false
     }
+}
+
+extension RedisRouteCache {
+    /// The cluster client, with a cluster endpoint; for tests.
+    var clusterForTests: RedisClusterClient? { cluster }
 }

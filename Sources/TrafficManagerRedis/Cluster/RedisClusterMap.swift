@@ -23,6 +23,11 @@ struct RedisClusterMap: Sendable, Hashable {
     /// How many slots have an owner.
     var coveredSlots: Int { owners.lazy.filter { $0 >= 0 }.count }
 
+    private init(masters: [Node], owners: [Int16]) {
+        self.masters = masters
+        self.owners = owners
+    }
+
     /// A map from the reply to `CLUSTER SHARDS`: for each shard its slot ranges and its nodes.
     /// A shard whose master is not `online` leaves its slots without an owner.
     ///
@@ -90,4 +95,21 @@ struct RedisClusterMap: Sendable, Hashable {
 /// A `CLUSTER SHARDS` reply this version cannot read.
 enum RedisClusterMapError: Error, Hashable, Sendable {
     case malformed(String)
+}
+
+extension RedisClusterMap {
+    /// This map with `slot` served by `node` (a `MOVED` seen before the next refresh).
+    func moving(_ slot: Int, to node: Node) -> RedisClusterMap {
+        var masters = masters
+        var owners = owners
+        let index: Int
+        if let known = masters.firstIndex(of: node) {
+            index = known
+        } else {
+            index = masters.count
+            masters.append(node)
+        }
+        if slot >= 0, slot < owners.count { owners[slot] = Int16(index) }
+        return RedisClusterMap(masters: masters, owners: owners)
+    }
 }
