@@ -16,12 +16,25 @@ struct PostgresIdempotencyInUseTests {
         let other = running(PostgresRouteStore(configuration: testConfiguration(schema: "tm_test_shared", poolSize: 1)))
         let route = try UniqueNames.route()
         let key = try IdempotencyKey("deploy-\(UUID())")
+        // Its connection made first, so that the lock is taken as soon as the task starts (under
+        // ThreadSanitizer, the connection's setup could outlast the wait below).
+        _ = try await other.lookup(route)
         let holding = Task {
             try await other.pool.run(
                 .simple("SELECT pg_advisory_xact_lock(hashtextextended('\(route.tenant)|\(key.value)', 0)); SELECT pg_sleep(2)"),
                 deadline: .now + .seconds(10))
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // Until the other instance holds the key's lock.
+        let waiting = ContinuousClock.now
+        while waiting.duration(to: .now) < .seconds(10) {
+            let held = try await store.pool.run(
+                .simple(
+                    // A bigint advisory key is held as its high (classid) and low (objid) 32 bits.
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND "
+                        + "((classid::bigint << 32) | objid::bigint) = hashtextextended('\(route.tenant)|\(key.value)', 0)"), deadline: .now + .seconds(5))
+            if !held.rows.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let command = try RouteCommand(route: route, operation: .upsert(url: "http://a:1"))
         let started = ContinuousClock.now
         let error = await #expect(throws: TrafficManagerError.self) { try await store.apply(command, idempotencyKey: key) }
