@@ -32,7 +32,7 @@ struct PostgresChangeHistoryTests {
         let store = try await migratedStore(schema: schema)
         let other = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
         let start = try await store.changes(after: nil, limit: 1).head
-        // The late one inserts its event (taking the lower row id) and commits 1.5 s later.
+        // The late one inserts its event (taking the lower row id) and commits 3 s later.
         let late = UUID()
         let route = try UniqueNames.route()
         let holding = Task {
@@ -41,11 +41,21 @@ struct PostgresChangeHistoryTests {
                     """
                     INSERT INTO route_events (event_id, tenant, service, env, version, action, url, revision, created_at)
                     VALUES ('\(late.uuidString)', '\(route.tenant)', '\(route.service)', 'prod', 'v1', 'updated', 'http://late:1', 1, now());
-                    SELECT pg_sleep(1.5)
+                    SELECT pg_sleep(3)
                     """),
-                deadline: .now + .seconds(10))
+                deadline: .now + .seconds(15))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Until the late one has inserted: its backend holds a transaction id and sleeps.
+        let waiting = ContinuousClock.now
+        while waiting.duration(to: .now) < .seconds(10) {
+            let inserted = try await store.pool.run(
+                .simple(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND state = 'active' "
+                        + "AND query LIKE '%\(late.uuidString)%'"),
+                deadline: .now + .seconds(5))
+            if !inserted.rows.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let early = try await store.apply(try RouteCommand(route: try UniqueNames.route(), operation: .upsert(url: "http://early:1")), idempotencyKey: nil)
         let earlyID = try #require(early.event?.eventID)
         let ids: Set<UUID> = [late, earlyID]
