@@ -27,6 +27,7 @@ trap report EXIT
 
 phase "install packages" step bash scripts/install-deps.sh
 phase "start PostgreSQL" step bash scripts/start-postgres.sh
+phase "start PostgreSQL replica" step bash scripts/start-postgres-replica.sh
 phase "start Redis" step bash scripts/start-redis.sh
 phase "start Redis Cluster" step bash scripts/start-redis-cluster.sh
 source scripts/env.sh
@@ -40,8 +41,10 @@ else
   # is starved by them (the restart suites block test threads while scripts run).
   # tmctl's tests start dozens of processes and the eviction study keeps both cores busy for
   # seconds: each runs apart too, so that the suites with deadlines are not starved.
+  # The replica suites pause and delay the one replica's replay: one at a time, after the rest.
   phase "tests" swift test --skip-build --skip FuzzTests --skip FaultTests --skip TmctlTests --skip EvictionStudyTests \
-    --skip ShutdownBoundTests
+    --skip ShutdownBoundTests --skip PostgresReplicaTests --skip ReplicaReadPathTests
+  phase "replica tests" swift test --skip-build --no-parallel --filter 'PostgresReplicaTests|ReplicaReadPathTests'
   phase "fault tests" swift test --skip-build --filter FaultTests
   # Kafka consumers' shutdown bounds, alone: with mock brokers frozen they starve whatever runs beside them.
   phase "Kafka shutdown bounds" swift test --skip-build --filter ShutdownBoundTests
@@ -68,12 +71,18 @@ if [ "${TM_SKIP_TSAN:-0}" != 1 ]; then
   # The fuzz properties run apart again (5,000 cases each here, where each costs ~10x more).
   # The eviction study is single-threaded arithmetic (nothing for the sanitizer to find) that
   # would keep both cores busy for a minute under it, starving the time-bound suites.
+  # The replica suites' time bounds (a paused replica left within its lag bound) do not hold either.
   tsan=(swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip TrafficManagerKafkaTests --skip TmctlTests
-    --skip EvictionStudyTests --skip PostgresTLSTests)
+    --skip EvictionStudyTests --skip PostgresTLSTests --skip PostgresReplicaTests)
   if [ $# -gt 0 ]; then
     phase "tests (ThreadSanitizer)" env TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --skip FaultTests "$@"
   else
-    phase "tests (ThreadSanitizer)" "${tsan[@]}" --skip FaultTests --skip FuzzTests
+    # One test target at a time: all of them at once, each slowed several times by the
+    # sanitizer, starved the cooperative pool on 2 cores until services missed their start.
+    for target in TrafficManagerTests TrafficManagerRedisTests TrafficManagerPostgresTests \
+      'TrafficManagerConnectionRuntimeTests|TrafficManagerTopologyTests|TrafficManagerTestKitTests'; do
+      phase "tests (ThreadSanitizer: ${target//|/, })" "${tsan[@]}" --skip FaultTests --skip FuzzTests --filter "^($target)\\."
+    done
     phase "fuzz (ThreadSanitizer)" env TM_FUZZ_CASES="${TM_FUZZ_CASES_TSAN:-5000}" "${tsan[@]}" --filter FuzzTests
   fi
 fi

@@ -80,6 +80,13 @@ public final class TrafficManager: Sendable {
         }
         self.cache = cache
         self.logger = logger
+        if store.maximumReadLag >= configuration.effectiveFillWindow {
+            // Safe, but a read that may lag that much can never fill: the fill could outlive
+            // the tombstone of a write it read before.
+            logger.warning(
+                "the store's read lag is not under the fill window: answers read from its replicas will not be cached",
+                metadata: ["maximumReadLag": "\(store.maximumReadLag)", "fillWindow": "\(configuration.effectiveFillWindow)"])
+        }
         self.resolver = RouteResolver(
             store: tracedStore, cache: tracedCache, configuration: configuration, breaker: breaker, metrics: metrics,
             storeHealth: storeHealth, cacheHealth: cacheHealth, time: time, tracer: tracer, near: near, logger: logger)

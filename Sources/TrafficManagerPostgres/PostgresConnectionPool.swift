@@ -17,7 +17,13 @@ final class PostgresConnectionPool: Sendable {
     private let load: [LoadCounter]
     private let threads: ConnectionThreadGroup
 
-    init(configuration: PostgresRouteStore.Configuration, logger: Logger, metricsFactory: any MetricsFactory) {
+    /// Creates the pool of `configuration.poolSize` connections to `configuration.endpoint`;
+    /// their metrics' `connection` dimension counts from `indexBase`, and `role` names the
+    /// server in thread names and errors (`primary`, `replica 1`).
+    init(
+        configuration: PostgresRouteStore.Configuration, logger: Logger, metricsFactory: any MetricsFactory, indexBase: Int = 0,
+        role: String = "primary"
+    ) {
         let endpoint = configuration.endpointDescription
         let depth = configuration.maximumQueueDepth
         let connections = (0..<max(1, configuration.poolSize)).map { index in
@@ -26,7 +32,7 @@ final class PostgresConnectionPool: Sendable {
                     maximumQueueDepth: depth, maximumBatchSize: max(1, configuration.maximumPipelineDepth),
                     initialBackOff: configuration.reconnectBackOff.initial, maximumBackOff: configuration.reconnectBackOff.maximum),
                 connectTimeout: configuration.connectTimeout,
-                metrics: ConnectionMetrics(backend: "postgres", index: index, prefix: configuration.metricsPrefix, factory: metricsFactory),
+                metrics: ConnectionMetrics(backend: "postgres", index: indexBase + index, prefix: configuration.metricsPrefix, factory: metricsFactory),
                 makeError: { failure, statement in
                     Self.error(failure, statement, endpoint: endpoint, depth: depth, timeout: configuration.callTimeout)
                 })
@@ -35,9 +41,9 @@ final class PostgresConnectionPool: Sendable {
         self.connections = connections
         load = connections.map { _ in LoadCounter() }
         threads = ConnectionThreadGroup(
-            name: "the PostgreSQL route store at \(endpoint)",
+            name: role == "primary" ? "the PostgreSQL route store at \(endpoint)" : "the PostgreSQL \(role) at \(endpoint)",
             members: connections.enumerated().map { index, runtime in
-                .thread(runtime, name: "tm-postgres-\(index)") { PostgresConnection(configuration: configuration, logger: logger) }
+                .thread(runtime, name: role == "primary" ? "tm-postgres-\(index)" : "tm-pg-r\(indexBase / 1000)-\(index)") { PostgresConnection(configuration: configuration, logger: logger) }
             })
     }
 

@@ -73,6 +73,24 @@ extension PostgresRouteStore {
         /// Put before every metric name of the store's connections. Default
         /// `TrafficManagerMetrics.defaultPrefix`, `trafficmanager_`.
         public var metricsPrefix: String
+        /// Streaming replicas of ``endpoint`` that the read path's lookups may go to
+        /// (``PostgresRouteStore/lookup(_:atLeast:)-(RouteID,_)``); writes, idempotency keys,
+        /// leases, the outbox, the change history and plain ``PostgresRouteStore/lookup(_:)-(RouteID)``
+        /// always go to ``endpoint``. Each has ``poolSize`` connections and the primary's user,
+        /// password, database, schema and TLS settings. Default none.
+        public var replicas: [Endpoint]
+        /// The most a replica may lag and still answer. Lag is measured, not trusted: every
+        /// ``replicaLagProbeInterval`` the store reads the primary's WAL position and each
+        /// replica's replayed position, and a replica is as old as the newest primary position
+        /// it has replayed. Past this bound (a slow or paused replay, a frozen path, a replica
+        /// that stopped answering) lookups go to the primary until it catches up. Keep it well
+        /// under `TrafficManagerConfiguration.tombstoneTTL` less the fill window: a replica
+        /// answer then never outlives the tombstone that would refuse it. Default 1 s.
+        public var replicaMaxLag: Duration
+        /// How often replica lag is measured. Default 100 ms.
+        public var replicaLagProbeInterval: Duration
+        /// How long a lookup waits for a replica before it asks the primary instead. Default 250 ms.
+        public var replicaReadTimeout: Duration
 
         /// Creates a configuration.
         public init(
@@ -93,8 +111,16 @@ extension PostgresRouteStore {
             tcpUserTimeout: Duration = .seconds(10),
             idempotencyKeyRetention: Duration = .seconds(86_400),
             sslRootCertificate: String? = nil,
-            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix
+            metricsPrefix: String = TrafficManagerMetrics.defaultPrefix,
+            replicas: [Endpoint] = [],
+            replicaMaxLag: Duration = .seconds(1),
+            replicaLagProbeInterval: Duration = .milliseconds(100),
+            replicaReadTimeout: Duration = .milliseconds(250)
         ) {
+            self.replicas = replicas
+            self.replicaMaxLag = replicaMaxLag
+            self.replicaLagProbeInterval = replicaLagProbeInterval
+            self.replicaReadTimeout = replicaReadTimeout
             self.metricsPrefix = metricsPrefix
             self.sslRootCertificate = sslRootCertificate
             self.idempotencyKeyRetention = idempotencyKeyRetention
@@ -116,11 +142,21 @@ extension PostgresRouteStore {
         }
 
         /// The server, for messages: host and port or socket directory, never the password.
-        var endpointDescription: String {
+        var endpointDescription: String { Self.describe(endpoint) }
+
+        static func describe(_ endpoint: Endpoint) -> String {
             switch endpoint {
             case .tcp(let host, let port): return "\(host):\(port)"
             case .unixSocket(let directory, let port): return "\(directory)/.s.PGSQL.\(port)"
             }
+        }
+
+        /// This configuration for replica `endpoint`: the same but for the server.
+        func replica(_ endpoint: Endpoint) -> Self {
+            var copy = self
+            copy.endpoint = endpoint
+            copy.replicas = []
+            return copy
         }
 
         /// libpq connection keywords and values.
@@ -169,7 +205,8 @@ extension PostgresRouteStore.Configuration: CustomStringConvertible, CustomDebug
                 ("maximumPipelineDepth", maximumPipelineDepth), ("serializationRetries", serializationRetries),
                 ("reconnectBackOff", reconnectBackOff), ("callTimeout", callTimeout), ("maximumQueueDepth", maximumQueueDepth),
                 ("tcpUserTimeout", tcpUserTimeout), ("sslRootCertificate", sslRootCertificate as Any),
-                ("metricsPrefix", metricsPrefix),
+                ("metricsPrefix", metricsPrefix), ("replicas", replicas), ("replicaMaxLag", replicaMaxLag),
+                ("replicaLagProbeInterval", replicaLagProbeInterval), ("replicaReadTimeout", replicaReadTimeout),
             ])
     }
 }

@@ -17,6 +17,11 @@ import TrafficManager
 ///   unreachable calls fail fast with `TrafficManagerError/Code/storeUnavailable`, naming the
 ///   host and port but never the password.
 ///
+/// - With ``Configuration-swift.struct/replicas``, the read path's lookups
+///   (``lookup(_:atLeast:)-(RouteID,_)``) go to a replica whose measured lag is under
+///   ``Configuration-swift.struct/replicaMaxLag``, and to the primary when none is, when the
+///   replica fails or is slow, or when its answer is older than a revision the caller knows.
+///
 /// It is a swift-service-lifecycle `Service`: ``run()`` hosts the connection threads until
 /// shutdown. Run it in a `ServiceGroup`, or as `Task { try await store.run() }` and call
 /// ``shutdown()`` when done. Calls made before `run()` — `migrate()` included — wait for it
@@ -24,6 +29,8 @@ import TrafficManager
 public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning, LeaseStore, Service {
     let configuration: Configuration
     let pool: PostgresConnectionPool
+    /// The read replicas; `nil` without any.
+    let replicas: PostgresReplicaSet?
     private let logger: Logger
 
     /// Creates the store; ``run()`` starts its connection threads.
@@ -44,6 +51,9 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         self.configuration = configuration
         self.logger = logger
         pool = PostgresConnectionPool(configuration: configuration, logger: logger, metricsFactory: metricsFactory)
+        replicas =
+            configuration.replicas.isEmpty
+            ? nil : PostgresReplicaSet(configuration: configuration, primary: pool, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// One executor per connection thread.
@@ -68,29 +78,101 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         return versions
     }
 
+    /// The route's lookup, from the primary.
     public func lookup(_ route: RouteID) async throws -> RouteLookup {
-        let rows = try await run(.prepared(.lookup, Self.parameters(route)), "looking up route \(route)")
-        guard let row = rows.rows.first else { return .neverExisted }
-        return RouteLookup(url: row[0], revision: try Self.integer(row[1]))
+        try Self.lookup(from: try await run(.prepared(.lookup, Self.parameters(route)), "looking up route \(route)"))
     }
 
-    /// Every route's lookup in one query (`unnest` of the names, joined by position).
+    /// Every route's lookup in one query (`unnest` of the names, joined by position), from the
+    /// primary.
     public func lookup(_ routes: [RouteID]) async throws -> [RouteLookup] {
         guard !routes.isEmpty else { return [] }
-        // Names are validated (letters, digits, `-._+`), so they need no escaping inside the
-        // array literals' quotes.
-        func array(_ names: [String]) -> String { "{" + names.map { "\"\($0)\"" }.joined(separator: ",") + "}" }
-        let parameters: [String?] = [
-            array(routes.map(\.tenant)), array(routes.map(\.service)), array(routes.map(\.environment)), array(routes.map(\.version)),
-        ]
-        let result = try await run(.prepared(.lookupMany, parameters), "looking up \(routes.count) routes")
-        guard result.rows.count == routes.count else {
-            throw TrafficManagerError.storeUnavailable("a batch lookup of \(routes.count) routes returned \(result.rows.count) rows")
+        let result = try await run(.prepared(.lookupMany, Self.parameters(routes)), "looking up \(routes.count) routes")
+        return try Self.lookups(from: result, count: routes.count)
+    }
+
+    /// The route's lookup from a replica within the lag bound, when there is one and its
+    /// answer is at `revision` or newer; else from the primary. Without replicas, ``lookup(_:)-(RouteID)``.
+    /// The replica gets ``Configuration-swift.struct/replicaReadTimeout``; the primary what
+    /// remains of ``Configuration-swift.struct/callTimeout``.
+    public func lookup(_ route: RouteID, atLeast revision: UInt64) async throws -> RouteLookup {
+        guard let replicas else { return try await lookup(route) }
+        let deadline = ContinuousClock.now + configuration.callTimeout
+        if let index = replicas.pick() {
+            do {
+                let rows = try await replicas.replicas[index].pool.run(
+                    .prepared(.lookup, Self.parameters(route)), deadline: min(deadline, .now + configuration.replicaReadTimeout))
+                let answer = try Self.lookup(from: rows)
+                if answer.revision >= revision {
+                    replicas.count(.replica)
+                    return answer
+                }
+                replicas.count(.older)
+            } catch let error where !(error is CancellationError) {
+                replicas.count(.failed)
+                logger.debug("a replica lookup failed; asking the primary", metadata: ["route": "\(route)", "error": "\(error)"])
+            }
+        } else {
+            replicas.count(.lagging)
+        }
+        return try Self.lookup(from: try await run(.prepared(.lookup, Self.parameters(route)), "looking up route \(route)", deadline: deadline))
+    }
+
+    /// ``lookup(_:atLeast:)-(RouteID,_)`` for many routes: one replica query, then one primary
+    /// query for the routes whose replica answer was older than their revision (or for all,
+    /// when no replica could answer).
+    public func lookup(_ routes: [RouteID], atLeast revisions: [UInt64]) async throws -> [RouteLookup] {
+        guard let replicas, !routes.isEmpty else { return try await lookup(routes) }
+        let deadline = ContinuousClock.now + configuration.callTimeout
+        var answers: [RouteLookup?] = Array(repeating: nil, count: routes.count)
+        if let index = replicas.pick() {
+            do {
+                let rows = try await replicas.replicas[index].pool.run(
+                    .prepared(.lookupMany, Self.parameters(routes)), deadline: min(deadline, .now + configuration.replicaReadTimeout))
+                for (position, answer) in try Self.lookups(from: rows, count: routes.count).enumerated()
+                where answer.revision >= (revisions.indices.contains(position) ? revisions[position] : 0) {
+                    answers[position] = answer
+                }
+                replicas.count(answers.contains(nil) ? .older : .replica)
+            } catch let error where !(error is CancellationError) {
+                replicas.count(.failed)
+                logger.debug("a replica batch lookup failed; asking the primary", metadata: ["routes": "\(routes.count)", "error": "\(error)"])
+            }
+        } else {
+            replicas.count(.lagging)
+        }
+        let missing = answers.indices.filter { answers[$0] == nil }
+        if !missing.isEmpty {
+            let again = missing.map { routes[$0] }
+            let result = try await run(.prepared(.lookupMany, Self.parameters(again)), "looking up \(again.count) routes", deadline: deadline)
+            for (position, answer) in try Self.lookups(from: result, count: again.count).enumerated() { answers[missing[position]] = answer }
+        }
+        return answers.map { $0 ?? .neverExisted }
+    }
+
+    /// With replicas, ``Configuration-swift.struct/replicaMaxLag``; else zero.
+    public var maximumReadLag: Duration { replicas == nil ? .zero : configuration.replicaMaxLag }
+
+    private static func lookup(from rows: PostgresRows) throws -> RouteLookup {
+        guard let row = rows.rows.first else { return .neverExisted }
+        return RouteLookup(url: row[0], revision: try integer(row[1]))
+    }
+
+    private static func lookups(from result: PostgresRows, count: Int) throws -> [RouteLookup] {
+        guard result.rows.count == count else {
+            throw TrafficManagerError.storeUnavailable("a batch lookup of \(count) routes returned \(result.rows.count) rows")
         }
         return try result.rows.map { row in
             guard let revision = row[2] else { return .neverExisted }
-            return RouteLookup(url: row[1], revision: try Self.integer(revision))
+            return RouteLookup(url: row[1], revision: try integer(revision))
         }
+    }
+
+    /// The four name arrays of a batch lookup. Names are validated (letters, digits, `-._+`),
+    /// so they need no escaping inside the array literals' quotes.
+    private static func parameters(_ routes: [RouteID]) -> [String?] {
+        func array(_ names: [String]) -> String { "{" + names.map { "\"\($0)\"" }.joined(separator: ",") + "}" }
+        return [array(routes.map(\.tenant)), array(routes.map(\.service)), array(routes.map(\.environment)), array(routes.map(\.version))]
     }
 
     public func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
@@ -322,7 +404,15 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     ///
     /// - Throws: `TrafficManagerError/Code/notRunning` when the store was shut down already.
     public func run() async throws {
-        try await pool.run()
+        guard let replicas else { return try await pool.run() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.pool.run() }
+            group.addTask { try await replicas.run() }
+            // Either ends only at shutdown or cancellation: the other follows.
+            try await group.next()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
     }
 
     /// Closes every connection after the statements already queued (each within its
@@ -330,10 +420,11 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     /// fail with `TrafficManagerError/Code/notRunning`.
     public func shutdown() async {
         await pool.close()
+        await replicas?.close()
     }
 
     /// Connection threads running now; for tests.
-    var runningThreadCount: Int { pool.runningThreadCount }
+    var runningThreadCount: Int { pool.runningThreadCount + (replicas?.replicas.reduce(0) { $0 + $1.pool.runningThreadCount } ?? 0) }
 
     /// Runs SQL in the simple query protocol; for tests and tools.
     func execute(_ sql: String) async throws -> PostgresRows {

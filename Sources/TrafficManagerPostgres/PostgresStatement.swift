@@ -38,6 +38,11 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     case acquireLease = "tm_acquire_lease"
     /// Ends a lease its holder has.
     case releaseLease = "tm_release_lease"
+    /// The primary's WAL write position, in bytes: a replica that has replayed this far holds
+    /// every transaction committed before it was read.
+    case walPosition = "tm_wal_position"
+    /// How far a replica has replayed the WAL, in bytes (NULL on a server not in recovery).
+    case replayPosition = "tm_replay_position"
 
     var sql: String {
         switch self {
@@ -164,6 +169,10 @@ enum PreparedStatement: String, Sendable, CaseIterable {
                 """
         case .releaseLease:
             return "DELETE FROM tm_leases WHERE name = $1 AND holder = $2"
+        case .walPosition:
+            return "SELECT (pg_current_wal_lsn() - '0/0')::text"
+        case .replayPosition:
+            return "SELECT (pg_last_wal_replay_lsn() - '0/0')::text"
         case .audit:
             return """
                 INSERT INTO audit_log (event_id, action, tenant, service, env, version, url, revision, occurred_at)
@@ -177,7 +186,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
     /// transaction, one flush); each write gets a Sync of its own, so it commits or fails alone.
     var isReadOnly: Bool {
         switch self {
-        case .lookup, .lookupMany, .endpoint, .unpublished, .list, .changes, .changeHorizon: return true
+        case .lookup, .lookupMany, .endpoint, .unpublished, .list, .changes, .changeHorizon, .walPosition, .replayPosition: return true
         case .apply, .applyBatch, .markPublished, .audit, .prune, .acquireLease, .releaseLease: return false
         }
     }
@@ -190,7 +199,7 @@ enum PreparedStatement: String, Sendable, CaseIterable {
         case .list: return 9
         case .unpublished: return 2
         case .prune, .changes: return 3
-        case .changeHorizon: return 0
+        case .changeHorizon, .walPosition, .replayPosition: return 0
         case .lookup, .lookupMany, .endpoint: return 4
         case .apply: return 10
         case .audit: return 9

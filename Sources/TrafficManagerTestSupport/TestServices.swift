@@ -34,6 +34,12 @@ public struct TestServices: Sendable {
         name: "PostgreSQL", host: environment("TM_PG_HOST", "127.0.0.1"),
         port: Int(environment("TM_PG_PORT", "55432")) ?? 55432, startScript: "scripts/start-postgres.sh")
 
+    /// The streaming replica of the local PostgreSQL: `TM_PG_HOST` / `TM_PG_REPLICA_PORT`
+    /// (127.0.0.1:55433), which `scripts/start-postgres-replica.sh` starts.
+    public static let postgresReplica = TestServices(
+        name: "PostgreSQL replica", host: environment("TM_PG_HOST", "127.0.0.1"),
+        port: Int(environment("TM_PG_REPLICA_PORT", "55433")) ?? 55433, startScript: "scripts/start-postgres-replica.sh")
+
     /// The local Redis Cluster: the first of `TM_REDIS_CLUSTER_SEEDS`
     /// (127.0.0.1:47001,127.0.0.1:47002,127.0.0.1:47003), which `scripts/start-redis-cluster.sh`
     /// starts with 3 masters and 3 replicas.

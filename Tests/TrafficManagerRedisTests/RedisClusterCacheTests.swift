@@ -73,8 +73,10 @@ struct RedisClusterCacheTests {
             }
         }
 
+        /// The target first, then the source, then the rest: were the source told first, it
+        /// would answer MOVED while the target, still importing, sent callers back.
         func finish() async throws {
-            for master in masters { _ = try await master.send(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]) }
+            for master in [target, source] + masters { _ = try await master.send(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]) }
         }
     }
 
@@ -128,4 +130,121 @@ struct RedisClusterCacheTests {
         #expect(try await cache.get(route) == .tombstone(revision: 3))
         for node in [there.source, there.target, back.source, back.target] + there.masters + back.masters { await node.shutdown() }
     }
+
+    @Test func slotsMovedUnderLoadCostNoErrorAndNeverAnOlderAnswer() async throws {
+        let prefix = "tm:test:\(UniqueNames.tenant()):"
+        let cache = clusterCache(prefix: prefix)
+        defer { Task { await cache.shutdown() } }
+        let tenant = UniqueNames.tenant()
+        let routes = try (0..<12).map { try RouteID(tenant: tenant, service: "svc\($0)", environment: "prod", version: "v1") }
+        for route in routes { try await cache.fill(route, with: .endpoint(url: "http://r1:1", revision: 1), ttl: .seconds(60)) }
+        let map = try #require(cache.clusterForTests?.mapForTests)
+        // The slots of half the routes move, each to another master, and back.
+        var moves: [(there: SlotMove, back: SlotMove)] = []
+        for route in routes.prefix(6) {
+            let slot = RedisClusterSlot.of(RedisCacheEncoding.key(route, prefix: prefix))
+            guard !moves.contains(where: { $0.there.slot == slot }) else { continue }
+            let source = try #require(map.owner(ofSlot: slot))
+            let target = try #require(map.masters.first { $0 != source })
+            moves.append((try await move(slot, from: source, to: target, masters: map.masters), try await move(slot, from: target, to: source, masters: map.masters)))
+        }
+        let load = ClusterLoad(routes: routes)
+        let readers = (0..<4).map { reader in
+            Task {
+                var index = reader
+                while !load.stopped {
+                    index = (index + 5) % routes.count
+                    let floor = load.floor(index)
+                    do {
+                        let entry = try await cache.get(routes[index])
+                        load.read(entry?.revision ?? 0, floor: floor)
+                    } catch {
+                        load.failed("get: \(error)")
+                    }
+                }
+            }
+        }
+        // One writer: every route to the next revision, a tombstone or a URL in turn, each
+        // acknowledged write raising the floor no later read may go under.
+        let writer = Task {
+            var revision: UInt64 = 1
+            while !load.stopped {
+                revision += 1
+                for (index, route) in routes.enumerated() {
+                    do {
+                        if revision % 2 == 0 {
+                            try await cache.invalidate(route, revision: revision, ttl: .seconds(60))
+                        } else {
+                            _ = try await cache.fill(route, with: .endpoint(url: "http://r\(revision):1", revision: revision), ttl: .seconds(60))
+                        }
+                        load.raise(index, to: revision)
+                    } catch {
+                        load.failed("write r\(revision): \(error)")
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        do {
+            for move in moves {
+                try await move.there.begin()
+                try await move.there.migrateKeys()
+                try await Task.sleep(for: .milliseconds(50))
+                try await move.there.finish()
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        } catch {
+            Issue.record("moving slots: \(error)")
+        }
+        for move in moves {
+            try await move.back.begin()
+            try await move.back.migrateKeys()
+            try await move.back.finish()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        load.stop()
+        for reader in readers { await reader.value }
+        await writer.value
+        let redirects = try #require(cache.clusterForTests?.redirectsForTests)
+        #expect(load.failures.isEmpty, "\(load.failures.prefix(5))")
+        #expect(load.older.isEmpty, "older answers: \(load.older.prefix(5))")
+        #expect(load.reads > 100 && load.writes > 50, "reads \(load.reads), writes \(load.writes)")
+        #expect(redirects.moved >= 1, "the moves were not seen: \(redirects)")
+        for move in moves {
+            for node in [move.there.source, move.there.target, move.back.source, move.back.target] + move.there.masters + move.back.masters {
+                await node.shutdown()
+            }
+        }
+    }
+}
+
+/// What the readers and the writer of a load over moving slots share: per route, the revision
+/// of the last acknowledged write, and what went wrong.
+private final class ClusterLoad: @unchecked Sendable {
+    private let lock = NSLock()
+    private var floors: [UInt64]
+    private var stopFlag = false
+    private(set) var failures: [String] = []
+    private(set) var older: [String] = []
+    private(set) var reads = 0
+    private(set) var writes = 0
+
+    init(routes: [RouteID]) { floors = Array(repeating: 1, count: routes.count) }
+
+    var stopped: Bool { lock.withLock { stopFlag } }
+    func stop() { lock.withLock { stopFlag = true } }
+    func floor(_ index: Int) -> UInt64 { lock.withLock { floors[index] } }
+    func raise(_ index: Int, to revision: UInt64) {
+        lock.withLock {
+            floors[index] = max(floors[index], revision)
+            writes += 1
+        }
+    }
+    func read(_ revision: UInt64, floor: UInt64) {
+        lock.withLock {
+            reads += 1
+            if revision < floor { older.append("r\(revision) after r\(floor) was acknowledged") }
+        }
+    }
+    func failed(_ what: String) { lock.withLock { failures.append(what) } }
 }

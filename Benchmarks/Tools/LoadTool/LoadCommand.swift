@@ -51,8 +51,14 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Redis port.")
     var redisPort = Int(ProcessInfo.processInfo.environment["TM_REDIS_PORT"] ?? "") ?? 56379
 
-    @Option(help: "Redis connections.")
+    @Option(help: "Redis connections (per node with --redis-cluster).")
     var redisConnections = 1
+
+    @Flag(help: "Use the Redis Cluster whose seed nodes TM_REDIS_CLUSTER_SEEDS names (host:port,…) instead of --redis-host and --redis-port.")
+    var redisCluster = false
+
+    @Flag(help: "Print, to standard error, each second's operations, errors and p99 as the run goes.")
+    var timeline = false
 
     @Option(help: "URL changes the propagation workload times.")
     var changes = 200
@@ -75,7 +81,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Flag(help: "Run the callers on the PostgreSQL store's task executors (its connection threads).")
     var onStoreExecutor = false
 
-    @Flag(help: "Print one machine-readable line: ops/s p50 p90 p99 p99.9 (microseconds).")
+    @Flag(help: "Print one machine-readable line: ops/s p50 p90 p99 p99.9 (microseconds) errors.")
     var quiet = false
 
     func run() async throws {
@@ -112,8 +118,8 @@ struct LoadCommand: AsyncParsableCommand {
         if backend == .redis || backend == .redisPostgres {
             let made = RedisRouteCache(
                 configuration: .init(
-                    endpoint: .tcp(host: redisHost, port: redisPort), connectionCount: redisConnections,
-                    keyPrefix: "tm:load:"),
+                    endpoint: redisCluster ? .cluster(seeds: try Self.clusterSeeds()) : .tcp(host: redisHost, port: redisPort),
+                    connectionCount: redisConnections, keyPrefix: "tm:load:"),
                 logger: logger)
             Task { try await made.run() }
             redis = made
@@ -152,9 +158,23 @@ struct LoadCommand: AsyncParsableCommand {
             writeRatio: writeRatio)
         let executors = onCacheExecutor ? redis?.taskExecutors ?? [] : onStoreExecutor ? postgres?.taskExecutors ?? [] : []
         let result = try await load.run(
-            concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet)
+            concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet && !timeline,
+            timeline: timeline)
         await redis?.shutdown()
         await postgres?.shutdown()
-        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue)\(nearCache ? " with a near cache" : "") c=\(concurrency)\(executors.isEmpty ? "" : " on the connection executors")")
+        result.print(quiet: quiet, label: "\(workload.rawValue) on \(backend.rawValue)\(redisCluster ? " (cluster)" : "")\(nearCache ? " with a near cache" : "") c=\(concurrency)\(executors.isEmpty ? "" : " on the connection executors")")
+    }
+
+    /// The seed nodes `TM_REDIS_CLUSTER_SEEDS` names.
+    static func clusterSeeds() throws -> [RedisRouteCache.Configuration.Endpoint] {
+        let list = ProcessInfo.processInfo.environment["TM_REDIS_CLUSTER_SEEDS"] ?? "127.0.0.1:47001,127.0.0.1:47002,127.0.0.1:47003"
+        let seeds = try list.split(separator: ",").map { seed -> RedisRouteCache.Configuration.Endpoint in
+            guard let colon = seed.lastIndex(of: ":"), let port = Int(seed[seed.index(after: colon)...]) else {
+                throw ValidationError("TM_REDIS_CLUSTER_SEEDS: '\(seed)' is not host:port")
+            }
+            return .tcp(host: String(seed[..<colon]), port: port)
+        }
+        guard !seeds.isEmpty else { throw ValidationError("TM_REDIS_CLUSTER_SEEDS names no seed node") }
+        return seeds
     }
 }

@@ -26,7 +26,8 @@ struct Workload: Sendable {
         func print(quiet: Bool, label: String) {
             let percentiles = [50.0, 90.0, 99.0, 99.9].map { Double(latency.valueAtPercentile($0)) / 1000 }
             if quiet {
-                Swift.print(String(format: "%.0f %.1f %.1f %.1f %.1f", perSecond, percentiles[0], percentiles[1], percentiles[2], percentiles[3]))
+                Swift.print(
+                    String(format: "%.0f %.1f %.1f %.1f %.1f %llu", perSecond, percentiles[0], percentiles[1], percentiles[2], percentiles[3], errors))
                 return
             }
             Swift.print(
@@ -36,11 +37,11 @@ struct Workload: Sendable {
         }
     }
 
-    func run(concurrency: Int, duration: Duration, executors: [any TaskExecutor], progress: Bool) async throws -> Result {
+    func run(concurrency: Int, duration: Duration, executors: [any TaskExecutor], progress: Bool, timeline: Bool = false) async throws -> Result {
         let start = ContinuousClock.now
         let deadline = start + duration
-        let counter = ProgressCounter()
-        let reporter = progress ? Task { await counter.report(until: deadline) } : nil
+        let counter = ProgressCounter(timeline: timeline)
+        let reporter = progress || timeline ? Task { await counter.report(until: deadline) } : nil
         var merged = Result(operations: 0, errors: 0, elapsed: .zero, latency: Self.histogram())
         try await withThrowingTaskGroup(of: Result.self) { group in
             for worker in 0..<concurrency {
@@ -91,9 +92,11 @@ struct Workload: Sendable {
                 }
             } catch {
                 result.errors += 1
+                counter.addError()
             }
             let nanoseconds = began.duration(to: .now).components.attoseconds / 1_000_000_000
             _ = result.latency.record(UInt64(max(1, nanoseconds)))
+            counter.recordSlowest(UInt64(max(1, nanoseconds)))
             result.operations += 1
         }
         return result

@@ -23,6 +23,16 @@ struct TracingRouteStore: RouteStore {
         try await span("lookup_many", nil) { try await inner.lookup(routes) }
     }
 
+    func lookup(_ route: RouteID, atLeast revision: UInt64) async throws -> RouteLookup {
+        try await span("lookup", route) { try await inner.lookup(route, atLeast: revision) }
+    }
+
+    func lookup(_ routes: [RouteID], atLeast revisions: [UInt64]) async throws -> [RouteLookup] {
+        try await span("lookup_many", nil) { try await inner.lookup(routes, atLeast: revisions) }
+    }
+
+    var maximumReadLag: Duration { inner.maximumReadLag }
+
     func endpoint(_ route: RouteID) async throws -> RouteEndpoint? {
         try await span("endpoint", route) { try await inner.endpoint(route) }
     }

@@ -55,9 +55,38 @@ public protocol RouteStore: Sendable {
     /// The default implementation throws ``TrafficManagerError/Code/storeUnavailable``: the
     /// store keeps no readable history.
     func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage
+
+    /// ``lookup(_:)-(RouteID)`` for a read path that has evidence of how new the answer must
+    /// be: the shared cache answered (an entry, a tombstone, or nothing at all), and `revision`
+    /// is the newest revision of the route the caller knows (a tombstone's, an event's, its own
+    /// write's; 0 when it knows none). A store may answer from a copy that lags it — a read
+    /// replica — by at most ``maximumReadLag``, but never below `revision` while it holds a
+    /// newer one: it asks its primary then. A write's tombstone outlives that lag, so an answer
+    /// from before a write either meets the tombstone's revision here or is refused by it when
+    /// filled.
+    ///
+    /// The default implementation is ``lookup(_:)-(RouteID)``.
+    func lookup(_ route: RouteID, atLeast revision: UInt64) async throws -> RouteLookup
+    /// ``lookup(_:atLeast:)-(RouteID,_)`` for each of `routes`, with `revisions` in the same
+    /// order. The default implementation is ``lookup(_:)-([RouteID])``.
+    func lookup(_ routes: [RouteID], atLeast revisions: [UInt64]) async throws -> [RouteLookup]
+    /// How much older than the call an answer of ``lookup(_:atLeast:)-(RouteID,_)`` may be: a
+    /// read path dates such answers back by it (so an age is never understated) and shortens
+    /// its fill window by it. The default is zero: the store answers from its source of truth.
+    var maximumReadLag: Duration { get }
 }
 
 extension RouteStore {
+    public func lookup(_ route: RouteID, atLeast revision: UInt64) async throws -> RouteLookup {
+        try await lookup(route)
+    }
+
+    public func lookup(_ routes: [RouteID], atLeast revisions: [UInt64]) async throws -> [RouteLookup] {
+        try await lookup(routes)
+    }
+
+    public var maximumReadLag: Duration { .zero }
+
     public func changes(after position: ChangePosition?, limit: Int) async throws -> ChangePage {
         throw TrafficManagerError.storeUnavailable("this store keeps no change history (\(type(of: self)) has no changes(after:limit:))")
     }

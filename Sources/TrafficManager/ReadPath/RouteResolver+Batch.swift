@@ -89,6 +89,7 @@ extension RouteResolver {
             }
         }
         var misses: [Int] = []
+        var missRevisions: [UInt64] = []
         // Misses the shared cache had nothing for (no tombstone, no newer entry): the only ones
         // an expired near-cache entry may answer when the store fails too.
         var emptyHanded: Set<Int> = []
@@ -99,16 +100,17 @@ extension RouteResolver {
             case .endpoint(let url, let revision)? where revision >= floors[index]:
                 metrics.cacheHits.increment()
                 keepNear(route, .endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
-                if let age { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
+                if let age { considerSharedRefresh(route, revision: revision, age: age, ttl: configuration.positiveTTL) }
                 answers.append((index, .success(RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age ?? 0))))
             case .notFound(let revision)? where revision >= floors[index]:
                 metrics.negativeCacheHits.increment()
                 keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
-                if let age { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
+                if let age { considerSharedRefresh(route, revision: revision, age: age, ttl: configuration.negativeTTL) }
                 answers.append((index, .failure(.routeNotFound(route))))
             default:
                 metrics.cacheMisses.increment()
                 misses.append(index)
+                missRevisions.append(entries[position]?.value.revision ?? 0)
                 if entries[position] == nil { emptyHanded.insert(index) }
             }
         }
@@ -116,15 +118,23 @@ extension RouteResolver {
 
         // One store call for the misses; it begins after this resolve did, so it sees every
         // write that finished before.
-        let window = configuration.effectiveFillWindow
+        // With the cache's evidence (it answered) the store may answer from a lagging copy, no
+        // older than each route's known revision; the read then counts as that lag older.
+        let lag = cacheAnswered ? store.maximumReadLag : .zero
+        let window = configuration.effectiveFillWindow - lag
         let readStarted = time.monotonicNow()
-        let readAt = time.monotonicNanoseconds()
-        let readAtWall = time.wallNow()
-        let notAfter = readAtWall.addingTimeInterval(window.timeInterval)
+        let readAt = time.monotonicNanoseconds() &- lag.wholeNanoseconds
+        let readAtWall = time.wallNow().addingTimeInterval(-lag.timeInterval)
+        let notAfter = readAtWall.addingTimeInterval(configuration.effectiveFillWindow.timeInterval)
         let lookups: [RouteLookup]
         do {
             let (store, batch) = (store, misses.map { routes[$0] })
-            guard let found = try await withDeadline(deadline, { try await store.lookup(batch) }) else {
+            let known = misses.enumerated().map { position, index in max(floors[index], missRevisions[position]) }
+            let evidence = cacheAnswered
+            guard
+                let found = try await withDeadline(
+                    deadline, { evidence ? try await store.lookup(batch, atLeast: known) : try await store.lookup(batch) })
+            else {
                 for index in misses { answers.append((index, .failure(.deadlineExceeded("resolve", deadline: allowed, route: routes[index])))) }
                 return answers
             }

@@ -184,7 +184,7 @@ public final class RouteResolver: Sendable {
     /// time. The refresh is a load as a miss would run — one per route with any misses that
     /// join it — and its fill goes through the same revision check and fill window, so a
     /// refresh that read before a write cannot undo it.
-    func considerSharedRefresh(_ route: RouteID, age: Int64, ttl: Duration) {
+    func considerSharedRefresh(_ route: RouteID, revision: UInt64, age: Int64, ttl: Duration) {
         let beta = configuration.sharedCacheEarlyRefresh
         guard beta > 0 else { return }
         let earliestExpiry = Double(ttl.wholeNanoseconds) * (1 - configuration.ttlJitter)
@@ -199,7 +199,7 @@ public final class RouteResolver: Sendable {
             defer { sharedRefreshes.end(route) }
             let expired: @Sendable () -> any Error = { TrafficManagerError.deadlineExceeded("refresh", deadline: allowed, route: route) }
             _ = try? await loads.run(route, deadline: .now + allowed, expired: expired) { [self] in
-                try await load(route, fill: true)
+                try await load(route, fill: true, atLeast: revision)
             }
         }
     }
@@ -268,12 +268,12 @@ public final class RouteResolver: Sendable {
         case .endpoint(let url, let revision)? where revision >= floor:
             metrics.cacheHits.increment()
             keepNear(route, CachedRoute.endpoint(url: url, revision: revision), epoch: epoch, askedAt: asked, age: age)
-            if let age { considerSharedRefresh(route, age: age, ttl: configuration.positiveTTL) }
+            if let age { considerSharedRefresh(route, revision: revision, age: age, ttl: configuration.positiveTTL) }
             return RouteResolution(url: url, revision: revision, source: .sharedCache, ageNanoseconds: age ?? 0)
         case .notFound(let revision)? where revision >= floor:
             metrics.negativeCacheHits.increment()
             keepNear(route, .notFound(revision: revision), epoch: epoch, askedAt: asked, age: age)
-            if let age { considerSharedRefresh(route, age: age, ttl: configuration.negativeTTL) }
+            if let age { considerSharedRefresh(route, revision: revision, age: age, ttl: configuration.negativeTTL) }
             throw TrafficManagerError.routeNotFound(route)
         default:
             try Task.checkCancellation()
@@ -348,16 +348,21 @@ public final class RouteResolver: Sendable {
         // A leader whose own cache get just failed does not also wait on a fill: one cache
         // timeout per resolve, not two.
         let fill = freshSince == nil
-        let first = try await loads.run(route, deadline: deadline, expired: expired) { [self] in try await load(route, fill: fill) }
+        // A store that may answer from a lagging copy does so only with the cache's evidence
+        // (it answered); without it the load asks the source of truth.
+        let first = try await loads.run(route, deadline: deadline, expired: expired) { [self] in
+            try await load(route, fill: fill, atLeast: fill ? minimum : nil)
+        }
         var lookup = first.value
         if lookup.revision < minimum || freshSince.map({ first.started < $0 }) == true {
             // The load read the store before a write this caller knows of, or may have. A
-            // second load starts after the first one ended, so after that write committed.
+            // second load starts after the first one ended, so after that write committed; it
+            // asks the source of truth.
             logger.debug(
                 "a shared load may answer from before a known write; loading again",
                 metadata: ["route": "\(route)", "revision": "\(lookup.revision)", "known": "\(minimum)"])
             lookup = try await loads.run(route, deadline: deadline, expired: expired) { [self] in
-                try await load(route, fill: fill)
+                try await load(route, fill: fill, atLeast: nil)
             }.value
         }
         guard let url = lookup.url else { throw TrafficManagerError.routeNotFound(route) }
@@ -385,16 +390,24 @@ public final class RouteResolver: Sendable {
     ///
     /// The fill guard covers the read and the fill together: a fill is sent only while the
     /// read began less than the fill window ago, and carries the window's end, past which the
-    /// cache refuses it on arrival.
-    private func load(_ route: RouteID, fill: Bool) async throws -> RouteLookup {
-        let window = configuration.effectiveFillWindow
+    /// cache refuses it on arrival. With `atLeast` the store may answer from a copy that lags
+    /// by up to its ``RouteStore/maximumReadLag``: the read counts as that much older, for the
+    /// window and for the answer's age.
+    private func load(_ route: RouteID, fill: Bool, atLeast: UInt64?) async throws -> RouteLookup {
+        let lag = atLeast == nil ? Duration.zero : store.maximumReadLag
+        let window = configuration.effectiveFillWindow - lag
         let epoch = near?.epoch ?? 0
         let started = time.monotonicNow()
-        let readAt = time.wallNow()
-        let notAfter = readAt.addingTimeInterval(window.timeInterval)
+        // When the answer may be from: the read, less the lag it may have.
+        let readAt = time.wallNow().addingTimeInterval(-lag.timeInterval)
+        let notAfter = readAt.addingTimeInterval(configuration.effectiveFillWindow.timeInterval)
         let lookup: RouteLookup
         do {
-            lookup = try await store.lookup(route)
+            if let atLeast {
+                lookup = try await store.lookup(route, atLeast: atLeast)
+            } else {
+                lookup = try await store.lookup(route)
+            }
         } catch {
             let failure = Self.storeError(error)
             storeHealth.failed("read", failure)
@@ -404,7 +417,9 @@ public final class RouteResolver: Sendable {
         storeHealth.succeeded()
         if let near {
             let now = time.monotonicNanoseconds()
-            near.fill(route, with: NearCache.Entry(lookup, now: now, readAt: started.wholeNanoseconds, configuration: configuration), epoch: epoch)
+            near.fill(
+                route, with: NearCache.Entry(lookup, now: now, readAt: (started - lag).wholeNanoseconds, configuration: configuration),
+                epoch: epoch)
         }
 
         guard fill, time.monotonicNow() - started < window, breaker.allowsRequest() else {

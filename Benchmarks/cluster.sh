@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Redis Cluster beside one Redis node, in one run, and resharding under load.
+#
+# 1. Cache-hit resolves with 16 callers on one node and on the local cluster (3 masters,
+#    3 replicas), alternating ROUNDS times (default 3), each beside redis-benchmark on the same
+#    servers (-c 16; --cluster for the cluster); medians and ratios.
+# 2. Resharding under load: tm-load resolves (1 % of them writes) over the cluster for
+#    RESHARD_SECONDS while `redis-cli --cluster reshard` moves RESHARD_SLOTS slots from one
+#    master to another and back. Prints each second's operations, errors and slowest call,
+#    then throughput before, during and after the moves and the errors in all.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+root=..
+bash "$root/scripts/install-deps.sh" >&2
+bash "$root/scripts/start-redis.sh" >/dev/null
+bash "$root/scripts/start-redis-cluster.sh" >/dev/null
+source "$root/scripts/env.sh"
+rounds="${ROUNDS:-3}"
+seconds="${SECONDS_PER_RUN:-4}"
+reshard_seconds="${RESHARD_SECONDS:-40}"
+reshard_slots="${RESHARD_SLOTS:-2000}"
+keys="${KEYS:-20000}"
+
+swift build -c release --product tm-load >&2
+load=".build/release/tm-load"
+first_seed="${TM_REDIS_CLUSTER_SEEDS%%,*}"
+seed_host="${first_seed%:*}"
+seed_port="${first_seed##*:}"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rps() { tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1; }
+
+# A value the size of a cached route under the key redis-benchmark reads on one node (on the
+# cluster it reads keys it tags per node, absent: a nil reply, a little less work).
+redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" set 'key:__rand_int__' 'u|1|AAAAAAhttp://svc1.load.internal:8080' >/dev/null
+
+single_raw=() single_lib=() cluster_raw=() cluster_lib=()
+for ((i = 0; i < rounds; i++)); do
+  single_raw+=("$(redis-benchmark -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -t get -c 16 -n 300000 -q 2>/dev/null | rps)")
+  single_lib+=("$("$load" --quiet --backend redis --concurrency 16 --duration "$seconds" | awk '{print $1}')")
+  cluster_raw+=("$(redis-benchmark --cluster -h "$seed_host" -p "$seed_port" -t get -c 16 -n 300000 -q 2>/dev/null | rps)")
+  cluster_lib+=("$("$load" --quiet --backend redis --redis-cluster --concurrency 16 --duration "$seconds" | awk '{print $1}')")
+done
+echo "  one node: redis-benchmark ${single_raw[*]} | library ${single_lib[*]}" >&2
+echo "  cluster:  redis-benchmark ${cluster_raw[*]} | library ${cluster_lib[*]}" >&2
+row() { # label, raw runs, library runs
+  local raw lib
+  raw=$(tr ' ' '\n' <<<"$2" | median)
+  lib=$(tr ' ' '\n' <<<"$3" | median)
+  printf '%-48s %12.0f %12.0f %7.2f\n' "$1" "$raw" "$lib" "$(awk -v l="$lib" -v r="$raw" 'BEGIN {print l / r}')"
+}
+echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores; medians of $rounds, ${seconds} s runs"
+printf '%-48s %12s %12s %7s\n' "cache-hit resolve, 16 callers" "raw ops/s" "library" "ratio"
+row "one node (vs redis-benchmark -c 16)" "${single_raw[*]}" "${single_lib[*]}"
+row "cluster, 3 masters (vs redis-benchmark --cluster)" "${cluster_raw[*]}" "${cluster_lib[*]}"
+
+# Resharding under load.
+nodes="$(redis-cli -h "$seed_host" -p "$seed_port" cluster nodes)"
+from="$(awk '$3 ~ /master/ && $3 !~ /fail/ && NF > 8 {print $1}' <<<"$nodes" | sed -n 1p)"
+to="$(awk '$3 ~ /master/ && $3 !~ /fail/ && NF > 8 {print $1}' <<<"$nodes" | sed -n 2p)"
+timeline="$(mktemp)"
+"$load" --quiet --timeline --backend redis --redis-cluster --concurrency 16 --keys "$keys" --write-ratio 0.01 \
+  --duration "$reshard_seconds" >"$timeline.result" 2>"$timeline" &
+loader=$!
+# Wait until the load runs (its routes are made first), then a few seconds more for a baseline.
+until grep -q '^t=5 ' "$timeline" 2>/dev/null; do
+  kill -0 "$loader" 2>/dev/null || { cat "$timeline" >&2; exit 1; }
+  sleep 0.2
+done
+reshard() { # from, to
+  redis-cli --cluster reshard "$seed_host:$seed_port" --cluster-from "$1" --cluster-to "$2" --cluster-slots "$reshard_slots" \
+    --cluster-yes --cluster-pipeline 100 >/dev/null
+}
+began=$(grep -c '^t=' "$timeline")
+started=$(date +%s.%N)
+reshard "$from" "$to"
+reshard "$to" "$from"
+ended=$(grep -c '^t=' "$timeline")
+took=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+wait "$loader"
+cat "$timeline" >&2
+awk -v began="$began" -v ended="$ended" -v slots="$reshard_slots" -v took="$took" '
+  /^t=/ {
+    split($1, t, "="); split($2, o, "="); split($3, e, "="); split($4, w, "=")
+    second = t[2]; errors += e[2]
+    if (second <= began) { before += o[2]; nb++ } else if (second <= ended + 1) { during += o[2]; nd++; if (w[2] > worst) worst = w[2] } else { after += o[2]; na++ }
+  }
+  END {
+    printf "resharding under load: %d slots there and back in %s s; resolves/s before %.0f, during %.0f (%.2f), after %.0f; errors %d; slowest call during %.1f ms\n",
+      slots, took, before / nb, during / nd, (during / nd) / (before / nb), (na ? after / na : 0), errors, worst
+  }' "$timeline"
+rm -f "$timeline" "$timeline.result"
