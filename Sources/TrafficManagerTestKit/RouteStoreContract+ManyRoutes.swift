@@ -20,6 +20,19 @@ extension RouteStoreContract {
                 let none = try await store.lookup([RouteID]())
                 try expect(none.isEmpty, "an empty batch gave \(none)", check: name)
             },
+            check("a lookup at least a written revision answers it, singly and in a batch, and the read lag is not negative") { store, name in
+                let (route, unknown) = try (UniqueNames.route(), UniqueNames.route())
+                try await store.apply(.upsert(route, "http://a:1"), idempotencyKey: nil)
+                let written = try await store.apply(.upsert(route, "http://a:2"), idempotencyKey: nil).endpoint.revision
+                let single = try await store.lookup(route, atLeast: written)
+                try expect(single == RouteLookup(url: "http://a:2", revision: written), "lookup(atLeast: \(written)) gave \(single)", check: name)
+                let batch = try await store.lookup([unknown, route], atLeast: [0, written])
+                try expect(
+                    batch == [.neverExisted, RouteLookup(url: "http://a:2", revision: written)], "the batch form gave \(batch)", check: name)
+                let none = try await store.lookup([RouteID](), atLeast: [])
+                try expect(none.isEmpty, "an empty batch gave \(none)", check: name)
+                try expect(store.maximumReadLag >= .zero, "maximumReadLag is \(store.maximumReadLag)", check: name)
+            },
             check("the change history lists each change in order and resumes after any position") { store, name in
                 // Where the history ends now (other checks' changes come before).
                 let start = try await store.changes(after: nil, limit: 1).head

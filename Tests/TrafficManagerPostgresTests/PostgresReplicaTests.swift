@@ -159,6 +159,13 @@ struct PostgresReplicaTests {
         await store.shutdown()
     }
 
+    @Test func theStoreWithAReplicaPassesTheStoreContract() async throws {
+        let (store, _) = try await replicatedStore(maxLag: .seconds(1))
+        #expect(store.maximumReadLag == .seconds(1))
+        try await RouteStoreContract { store }.run()
+        await store.shutdown()
+    }
+
     @Test func withoutReplicasTheReadLagIsZeroAndLookupsAreThePrimarys() async throws {
         let store = try await migratedStore()
         #expect(store.maximumReadLag == .zero)
