@@ -155,6 +155,8 @@ let package = Package(
                 "TrafficManagerRedis",
                 "TrafficManagerTestKit", "TrafficManagerTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -55,9 +55,16 @@ row "one node (vs redis-benchmark -c 16)" "${single_raw[*]}" "${single_lib[*]}"
 row "cluster, 3 masters (vs redis-benchmark --cluster)" "${cluster_raw[*]}" "${cluster_lib[*]}"
 
 # Resharding under load.
-nodes="$(redis-cli -h "$seed_host" -p "$seed_port" cluster nodes)"
-from="$(awk '$3 ~ /master/ && $3 !~ /fail/ && NF > 8 {print $1}' <<<"$nodes" | sed -n 1p)"
-to="$(awk '$3 ~ /master/ && $3 !~ /fail/ && NF > 8 {print $1}' <<<"$nodes" | sed -n 2p)"
+# From the master with the most slots to another, at most half its slots (a master left with
+# none would turn into a replica), and back.
+masters="$(redis-cli -h "$seed_host" -p "$seed_port" cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ {
+  slots = 0
+  for (i = 9; i <= NF; i++) { if ($i ~ /^\[/) continue; n = split($i, r, "-"); slots += (n == 2 ? r[2] - r[1] + 1 : 1) }
+  print slots, $1 }' | sort -rn)"
+from="$(awk 'NR == 1 {print $2}' <<<"$masters")"
+to="$(awk 'NR == 2 {print $2}' <<<"$masters")"
+most="$(awk 'NR == 1 {print $1}' <<<"$masters")"
+[ "$reshard_slots" -le $((most / 2)) ] || reshard_slots=$((most / 2))
 timeline="$(mktemp)"
 "$load" --quiet --timeline --backend redis --redis-cluster --concurrency 16 --keys "$keys" --write-ratio 0.01 \
   --duration "$reshard_seconds" >"$timeline.result" 2>"$timeline" &
@@ -67,14 +74,37 @@ until grep -q '^t=5 ' "$timeline" 2>/dev/null; do
   kill -0 "$loader" 2>/dev/null || { cat "$timeline" >&2; exit 1; }
   sleep 0.2
 done
+# After a reshard the nodes take a moment to agree on the new owners; the next one refuses until then.
+settled() {
+  for ((i = 0; i < 100; i++)); do
+    redis-cli --cluster check "$seed_host:$seed_port" 2>&1 | grep -q -e '\[ERR\]' -e '\[WARNING\]' || return 0
+    sleep 0.2
+  done
+  echo "cluster.sh: the cluster did not settle after a reshard" >&2
+  return 1
+}
 reshard() { # from, to
-  redis-cli --cluster reshard "$seed_host:$seed_port" --cluster-from "$1" --cluster-to "$2" --cluster-slots "$reshard_slots" \
-    --cluster-yes --cluster-pipeline 100 >/dev/null
+  local log
+  log="$(mktemp)"
+  for ((attempt = 1; attempt <= 5; attempt++)); do
+    settled
+    if redis-cli --cluster reshard "$seed_host:$seed_port" --cluster-from "$1" --cluster-to "$2" --cluster-slots "$reshard_slots" \
+      --cluster-yes --cluster-pipeline 100 >"$log" 2>&1; then
+      rm -f "$log"
+      return 0
+    fi
+    # Its own check before it starts can still catch the nodes disagreeing: try again.
+    echo "cluster.sh: reshard attempt $attempt: $(grep -E 'ERR|WARN|\*\*\*' "$log" | head -3 | tr '\n' ' ')" >&2
+    sleep 1
+  done
+  rm -f "$log"
+  return 1
 }
 began=$(grep -c '^t=' "$timeline")
 started=$(date +%s.%N)
 reshard "$from" "$to"
 reshard "$to" "$from"
+settled
 ended=$(grep -c '^t=' "$timeline")
 took=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 wait "$loader"

@@ -91,17 +91,42 @@ struct CacheOptions: ParsableArguments {
     var port: Int?
     @Option(name: .customLong("redis-database"), help: "Redis database number (TM_REDIS_DATABASE; default 0).")
     var database: Int?
+    @Option(
+        name: .customLong("redis-cluster"),
+        help: "Redis Cluster seed nodes, host:port[,host:port…], instead of --redis-host and --redis-port (TM_REDIS_CLUSTER).")
+    var cluster: String?
     @Flag(name: .customLong("no-cache"), help: "Use no Redis cache: only when no TrafficManager instance caches these routes in Redis.")
     var noCache = false
 
     func configuration() throws -> RedisRouteCache.Configuration? {
         if noCache { return nil }
+        let password = Setting.environment["TM_REDIS_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+        let seeds = Setting.value(cluster, "TM_REDIS_CLUSTER", default: "")
+        if !seeds.isEmpty {
+            guard try databaseNumber() == 0 else {
+                throw CommandFailure(.usage, "a Redis Cluster has only database 0: drop --redis-database (or TM_REDIS_DATABASE) with --redis-cluster")
+            }
+            return RedisRouteCache.Configuration(endpoint: .cluster(seeds: try Self.seedNodes(seeds)), password: password)
+        }
         let host = Setting.value(host, "TM_REDIS_HOST", default: "127.0.0.1")
         let port = try Setting.port(port, "TM_REDIS_PORT", default: 6379)
         return RedisRouteCache.Configuration(
-            endpoint: host.hasPrefix("/") ? .unixSocket(path: host) : .tcp(host: host, port: port),
-            password: Setting.environment["TM_REDIS_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 },
+            endpoint: host.hasPrefix("/") ? .unixSocket(path: host) : .tcp(host: host, port: port), password: password,
             database: try databaseNumber())
+    }
+
+    /// `host:port[,host:port…]`, each checked.
+    static func seedNodes(_ list: String) throws -> [RedisRouteCache.Configuration.Endpoint] {
+        try list.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            let seed = item.trimmingCharacters(in: .whitespaces)
+            guard let colon = seed.lastIndex(of: ":"), colon != seed.startIndex, let port = Int(seed[seed.index(after: colon)...]) else {
+                throw CommandFailure(.usage, "the Redis Cluster seed \(String(reflecting: seed)) is not host:port")
+            }
+            guard (1...65_535).contains(port) else {
+                throw CommandFailure(.usage, "the Redis Cluster seed \(seed) gives port \(port); ports are 1 to 65535")
+            }
+            return .tcp(host: String(seed[..<colon]), port: port)
+        }
     }
 
     private func databaseNumber() throws -> Int {

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 import Testing
 import TrafficManager
 @testable import TrafficManagerRedis
@@ -26,6 +28,27 @@ struct RedisClusterCacheTests {
         let cache = clusterCache()
         defer { Task { await cache.shutdown() } }
         try await RouteCacheContract(makeCache: { cache }, letTimePass: { try await Task.sleep(for: $0) }).run()
+    }
+
+    @Test func aServiceGroupsGracefulShutdownEndsTheClusterCachesRun() async throws {
+        let cache = RedisRouteCache(configuration: .init(endpoint: .cluster(seeds: Self.seeds), commandTimeout: functionalTestTimeout))
+        let group = ServiceGroup(services: [cache], gracefulShutdownSignals: [], logger: Logger(label: "cluster-lifecycle"))
+        let running = Task { try await group.run() }
+        let route = try UniqueNames.route()
+        #expect(try await cache.fill(route, with: .endpoint(url: "http://a:1", revision: 1), ttl: .seconds(60)))
+        let asked = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        let ended = await withTaskGroup(of: Bool.self) { race in
+            race.addTask { _ = await running.result; return true }
+            race.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            let first = await race.next() ?? false
+            race.cancelAll()
+            return first
+        }
+        #expect(ended, "run() still running 5 s after graceful shutdown")
+        #expect(asked.duration(to: .now) < .seconds(2))
+        await #expect(throws: TrafficManagerError.self) { try await cache.get(route) }
+        running.cancel()
     }
 
     @Test func aBatchOverEveryMasterIsOnePipelinePerNode() async throws {

@@ -22,12 +22,13 @@ struct LoadCommand: AsyncParsableCommand {
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case resolve, lookup, create, publish, propagation
         case nearMemory = "near-memory"
+        case loadRoutes = "load-routes"
     }
 
     @Option(help: "Backends: memory, redis (Redis cache, in-memory store), postgres (in-memory cache, PostgreSQL store), redis+postgres.")
     var backend: Backend = .memory
 
-    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time), publish (events to an in-process mock Kafka cluster), propagation (with redis+postgres: --changes URL changes, each timed until another instance's resolve sees it through Kafka and its invalidation consumer).")
+    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time), publish (events to an in-process mock Kafka cluster), propagation (with redis+postgres: --changes URL changes, each timed until another instance's resolve sees it through Kafka and its invalidation consumer), load-routes (--keys routes written through the store's batch path, with a progress bar; then exits), near-memory (near-cache bytes per entry at --keys entries).")
     var workload: Kind = .resolve
 
     @Option(help: "Concurrent callers (tasks).")
@@ -54,6 +55,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Redis connections (per node with --redis-cluster).")
     var redisConnections = 1
 
+    @Option(help: "Redis database number (one node only).")
+    var redisDatabase = 0
+
     @Flag(help: "Use the Redis Cluster whose seed nodes TM_REDIS_CLUSTER_SEEDS names (host:port,…) instead of --redis-host and --redis-port.")
     var redisCluster = false
 
@@ -65,6 +69,15 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(help: "PostgreSQL connections.")
     var pgConnections = 4
+
+    @Option(help: "The PostgreSQL schema the routes live in.")
+    var schema = "tm_load"
+
+    @Option(help: "Commands per transaction of load-routes.")
+    var batchSize = 1000
+
+    @Flag(help: "The routes exist in the store already (load-routes wrote them): only warm the caches, by batch resolves.")
+    var preloaded = false
 
     @Flag(help: "Put a near cache, fed by an in-memory change feed, in front of the cache.")
     var nearCache = false
@@ -103,7 +116,7 @@ struct LoadCommand: AsyncParsableCommand {
                 configuration: .init(
                     endpoint: .tcp(host: environment["TM_PG_HOST"] ?? "127.0.0.1", port: Int(environment["TM_PG_PORT"] ?? "") ?? 55432),
                     user: environment["TM_PG_USER"] ?? "tm", password: environment["TM_PG_PASSWORD"] ?? "tm",
-                    database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: "tm_load", sslMode: .disable,
+                    database: environment["TM_PG_DATABASE"] ?? "trafficmanager_test", schema: schema, sslMode: .disable,
                     poolSize: pgConnections),
                 logger: logger)
             Task { try await made.run() }
@@ -119,7 +132,7 @@ struct LoadCommand: AsyncParsableCommand {
             let made = RedisRouteCache(
                 configuration: .init(
                     endpoint: redisCluster ? .cluster(seeds: try Self.clusterSeeds()) : .tcp(host: redisHost, port: redisPort),
-                    connectionCount: redisConnections, keyPrefix: "tm:load:"),
+                    database: redisCluster ? 0 : redisDatabase, connectionCount: redisConnections, keyPrefix: "tm:load:"),
                 logger: logger)
             Task { try await made.run() }
             redis = made
@@ -148,9 +161,29 @@ struct LoadCommand: AsyncParsableCommand {
                 ? try NearMemoryWorkload.route($0)
                 : try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
         }
-        for (index, route) in routes.enumerated() {
-            try await manager.createRoute(route, url: "http://svc\(index).load.internal:8080")
-            _ = try await manager.resolve(route)
+        if workload == .loadRoutes {
+            try await LoadRoutesWorkload.run(store: store, routes: routes, batchSize: max(1, batchSize), quiet: quiet)
+            await redis?.shutdown()
+            await postgres?.shutdown()
+            return
+        }
+        if preloaded {
+            // Warm the caches: one batch resolve per thousand routes.
+            if workload == .resolve {
+                for start in stride(from: 0, to: routes.count, by: 1000) {
+                    let batch = Array(routes[start..<min(start + 1000, routes.count)])
+                    for (offset, result) in try await manager.resolutions(batch).enumerated() {
+                        guard case .success = result else {
+                            throw ValidationError("route \(batch[offset]) did not resolve: run --workload load-routes with --keys \(keys) first")
+                        }
+                    }
+                }
+            }
+        } else {
+            for (index, route) in routes.enumerated() {
+                try await manager.createRoute(route, url: Self.url(index))
+                _ = try await manager.resolve(route)
+            }
         }
 
         let load = Workload(
@@ -177,4 +210,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard !seeds.isEmpty else { throw ValidationError("TM_REDIS_CLUSTER_SEEDS names no seed node") }
         return seeds
     }
+
+    /// The URL route `index` points at.
+    static func url(_ index: Int) -> String { "http://svc\(index).load.internal:8080" }
 }

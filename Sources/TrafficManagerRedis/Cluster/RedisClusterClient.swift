@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import CoreMetrics
+import ServiceLifecycle
 import TrafficManager
 
 /// The cache's commands sent to a Redis Cluster: each to the master that owns its key's slot,
@@ -51,8 +52,17 @@ final class RedisClusterClient: Sendable {
 
     // MARK: Lifecycle
 
-    /// Hosts every node's connections until ``shutdown()``, and refreshes the map periodically.
+    /// Hosts every node's connections until ``shutdown()``, graceful shutdown or cancellation,
+    /// and refreshes the map periodically.
     func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await hostNodes()
+        } onGracefulShutdown: { [self] in
+            Task { await shutdown() }
+        }
+    }
+
+    private func hostNodes() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { [self] in
                 while !Task.isCancelled, !state.withLock({ $0.closed }) {
