@@ -76,6 +76,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Commands per transaction of load-routes.")
     var batchSize = 1000
 
+    @Option(help: "Each caller yields every this many operations (0: never), as a server's request handlers would suspend: near-cache hits never do, and a caller that never yields starves the change feed's tasks.")
+    var yieldEvery = 0
+
     @Flag(help: "The routes exist in the store already (load-routes wrote them): only warm the caches, by batch resolves.")
     var preloaded = false
 
@@ -188,7 +191,7 @@ struct LoadCommand: AsyncParsableCommand {
 
         let load = Workload(
             manager: manager, cache: cache, store: store, routes: routes, kind: workload, hitRatio: hitRatio,
-            writeRatio: writeRatio)
+            writeRatio: writeRatio, yieldEvery: yieldEvery)
         let executors = onCacheExecutor ? redis?.taskExecutors ?? [] : onStoreExecutor ? postgres?.taskExecutors ?? [] : []
         let result = try await load.run(
             concurrency: concurrency, duration: .seconds(duration), executors: executors, progress: !quiet && !timeline,

@@ -11,6 +11,7 @@ struct Workload: Sendable {
     let kind: LoadCommand.Kind
     let hitRatio: Double
     let writeRatio: Double
+    var yieldEvery = 0
 
     struct Result {
         var operations: UInt64
@@ -71,6 +72,7 @@ struct Workload: Sendable {
                 if ContinuousClock.now >= deadline { break }
                 counter.add(64)
             }
+            if yieldEvery > 0, result.operations % UInt64(yieldEvery) == 0 { await Task.yield() }
             index = (index &+ 1 &+ Int(generator.next() % 7)) % routes.count
             let route = routes[index]
             let roll = Double(generator.next() >> 11) / Double(1 << 53)
