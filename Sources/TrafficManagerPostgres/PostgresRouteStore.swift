@@ -31,7 +31,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     let pool: PostgresConnectionPool
     /// The read replicas; `nil` without any.
     let replicas: PostgresReplicaSet?
-    private let logger: Logger
+    let logger: Logger
 
     /// Creates the store; ``run()`` starts its connection threads.
     ///
@@ -91,74 +91,12 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         return try Self.lookups(from: result, count: routes.count)
     }
 
-    /// The route's lookup from a replica within the lag bound, when there is one and its
-    /// answer is at `revision` or newer; else from the primary. Without replicas, ``lookup(_:)-(RouteID)``.
-    /// The replica gets ``Configuration-swift.struct/replicaReadTimeout``; the primary what
-    /// remains of ``Configuration-swift.struct/callTimeout``.
-    public func lookup(_ route: RouteID, atLeast revision: UInt64) async throws -> RouteLookup {
-        guard let replicas else { return try await lookup(route) }
-        let deadline = ContinuousClock.now + configuration.callTimeout
-        if let index = replicas.pick() {
-            do {
-                let rows = try await replicas.replicas[index].pool.run(
-                    .prepared(.lookup, Self.parameters(route)), deadline: min(deadline, .now + configuration.replicaReadTimeout))
-                let answer = try Self.lookup(from: rows)
-                if answer.revision >= revision {
-                    replicas.count(.replica)
-                    return answer
-                }
-                replicas.count(.older)
-            } catch let error where !(error is CancellationError) {
-                replicas.count(.failed)
-                logger.debug("a replica lookup failed; asking the primary", metadata: ["route": "\(route)", "error": "\(error)"])
-            }
-        } else {
-            replicas.count(.lagging)
-        }
-        return try Self.lookup(from: try await run(.prepared(.lookup, Self.parameters(route)), "looking up route \(route)", deadline: deadline))
-    }
-
-    /// ``lookup(_:atLeast:)-(RouteID,_)`` for many routes: one replica query, then one primary
-    /// query for the routes whose replica answer was older than their revision (or for all,
-    /// when no replica could answer).
-    public func lookup(_ routes: [RouteID], atLeast revisions: [UInt64]) async throws -> [RouteLookup] {
-        guard let replicas, !routes.isEmpty else { return try await lookup(routes) }
-        let deadline = ContinuousClock.now + configuration.callTimeout
-        var answers: [RouteLookup?] = Array(repeating: nil, count: routes.count)
-        if let index = replicas.pick() {
-            do {
-                let rows = try await replicas.replicas[index].pool.run(
-                    .prepared(.lookupMany, Self.parameters(routes)), deadline: min(deadline, .now + configuration.replicaReadTimeout))
-                for (position, answer) in try Self.lookups(from: rows, count: routes.count).enumerated()
-                where answer.revision >= (revisions.indices.contains(position) ? revisions[position] : 0) {
-                    answers[position] = answer
-                }
-                replicas.count(answers.contains(nil) ? .older : .replica)
-            } catch let error where !(error is CancellationError) {
-                replicas.count(.failed)
-                logger.debug("a replica batch lookup failed; asking the primary", metadata: ["routes": "\(routes.count)", "error": "\(error)"])
-            }
-        } else {
-            replicas.count(.lagging)
-        }
-        let missing = answers.indices.filter { answers[$0] == nil }
-        if !missing.isEmpty {
-            let again = missing.map { routes[$0] }
-            let result = try await run(.prepared(.lookupMany, Self.parameters(again)), "looking up \(again.count) routes", deadline: deadline)
-            for (position, answer) in try Self.lookups(from: result, count: again.count).enumerated() { answers[missing[position]] = answer }
-        }
-        return answers.map { $0 ?? .neverExisted }
-    }
-
-    /// With replicas, ``Configuration-swift.struct/replicaMaxLag``; else zero.
-    public var maximumReadLag: Duration { replicas == nil ? .zero : configuration.replicaMaxLag }
-
-    private static func lookup(from rows: PostgresRows) throws -> RouteLookup {
+    static func lookup(from rows: PostgresRows) throws -> RouteLookup {
         guard let row = rows.rows.first else { return .neverExisted }
         return RouteLookup(url: row[0], revision: try integer(row[1]))
     }
 
-    private static func lookups(from result: PostgresRows, count: Int) throws -> [RouteLookup] {
+    static func lookups(from result: PostgresRows, count: Int) throws -> [RouteLookup] {
         guard result.rows.count == count else {
             throw TrafficManagerError.storeUnavailable("a batch lookup of \(count) routes returned \(result.rows.count) rows")
         }
@@ -170,7 +108,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
 
     /// The four name arrays of a batch lookup. Names are validated (letters, digits, `-._+`),
     /// so they need no escaping inside the array literals' quotes.
-    private static func parameters(_ routes: [RouteID]) -> [String?] {
+    static func parameters(_ routes: [RouteID]) -> [String?] {
         func array(_ names: [String]) -> String { "{" + names.map { "\"\($0)\"" }.joined(separator: ",") + "}" }
         return [array(routes.map(\.tenant)), array(routes.map(\.service)), array(routes.map(\.environment)), array(routes.map(\.version))]
     }
@@ -433,7 +371,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
 
     /// Runs a statement that writes no route; any failure is `storeUnavailable`, but for the
     /// runtime's own (`deadlineExceeded`, `notRunning`, `overloaded`, cancellation).
-    private func run(
+    func run(
         _ statement: PostgresStatement, _ operation: @autoclosure () -> String, deadline: ContinuousClock.Instant? = nil
     ) async throws -> PostgresRows {
         do {
@@ -443,7 +381,7 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
         }
     }
 
-    private static func parameters(_ route: RouteID) -> [String?] {
+    static func parameters(_ route: RouteID) -> [String?] {
         [route.tenant, route.service, route.environment, route.version]
     }
 
