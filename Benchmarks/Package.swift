@@ -24,9 +24,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                "RawKafka",
             ],
             path: "Tools/LoadTool"
         ),
+        // librdkafka called directly, the baseline the event-volume workload compares with.
+        .target(name: "RawKafka", path: "Tools/RawKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
         .executableTarget(
             name: "tm-faults",
             dependencies: [

@@ -9,9 +9,13 @@ import TrafficManager
 /// Delivers route events from Kafka to a handler, at least once, as a consumer group member.
 ///
 /// Each ``consume(group:handler:)`` call runs one consumer on a thread of its own (librdkafka's
-/// poll blocks). A message's offset is committed only after the handler returned; a handler
-/// that throws gets the same event again after ``redeliveryDelay``; a consumer stopped before
-/// its commit leaves the event to the group's next consumer.
+/// poll blocks). It takes messages in batches and hands their events to the handler in order,
+/// one task per batch. A message's offset is stored only after the handler returned, and
+/// stored offsets are committed every ``commitInterval``, when a partition is revoked and when
+/// the consumer leaves. A handler that throws gets the same event again after
+/// ``redeliveryDelay``; an event whose offset was not committed goes to the group's next
+/// consumer — so after a rebalance or a crash an event may be handled twice, and a route's older
+/// event after its newer one: handlers compare revisions (``CacheInvalidationConsumer`` does).
 ///
 /// Reading is tolerant (see `RouteEvent`): unknown fields are ignored and an event of a newer
 /// schema version that carries the route and revision is delivered. A message that still
@@ -29,6 +33,10 @@ public final class KafkaEventSource: RouteEventSource {
     public let redeliveryDelay: Duration
     /// How long a cancelled `consume` may take to leave the group before it returns anyway.
     public let shutdownTimeout: Duration
+    /// How often handled events' offsets are committed (`auto.commit.interval.ms`); a consumer
+    /// that dies without leaving its group hands at most this much of its work to be delivered
+    /// again.
+    public let commitInterval: Duration
     private let undecodable: Counter
     private let deadLetters: @Sendable (UndecodableEvent) async -> Void
     private let logger: Logger
@@ -46,12 +54,14 @@ public final class KafkaEventSource: RouteEventSource {
     ///   - configuration: the brokers and topic.
     ///   - redeliveryDelay: how long to wait before handing a failed event to the handler again.
     ///   - shutdownTimeout: how long a cancelled `consume` may take to leave its group.
+    ///   - commitInterval: how often handled events' offsets are committed.
     ///   - deadLetters: gets each message that is not a readable route event, after it
     ///     is counted and before its offset is committed; `nil` logs the first of each kind.
     ///   - logger: where the consumer logs.
     ///   - metricsFactory: where `event_undecodable_total` goes.
     public init(
         configuration: KafkaConfiguration, redeliveryDelay: Duration = .milliseconds(500), shutdownTimeout: Duration = .seconds(5),
+        commitInterval: Duration = .seconds(1),
         deadLetters: (@Sendable (UndecodableEvent) async -> Void)? = nil,
         logger: Logger = Logger(label: "TrafficManager.Kafka"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
@@ -60,6 +70,7 @@ public final class KafkaEventSource: RouteEventSource {
         self.configuration = configuration
         self.redeliveryDelay = redeliveryDelay
         self.shutdownTimeout = shutdownTimeout
+        self.commitInterval = commitInterval
         self.logger = logger
         self.metricsFactory = metricsFactory
         undecodable = Counter(label: configuration.metricsPrefix + "event_undecodable_total", dimensions: [], factory: metricsFactory)
@@ -71,11 +82,19 @@ public final class KafkaEventSource: RouteEventSource {
             ("client.id", configuration.clientID),
             ("auto.offset.reset", "earliest"),
             ("log_level", "3"),
+            // No ~40 ms Nagle/delayed-ACK stalls on fetches and commits.
+            ("socket.nagle.disable", "true"),
             // The end of a partition is reported, so the lag gauge reaches 0 when caught up.
             ("enable.partition.eof", "true"),
         ]
         properties += configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        properties += [("group.id", group), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")]
+        // Offsets are stored only for handled events and committed by librdkafka in the
+        // background, on revocation and on leaving: at least once, without a broker round trip
+        // per event.
+        properties += [
+            ("group.id", group), ("enable.auto.commit", "true"), ("enable.auto.offset.store", "false"),
+            ("auto.commit.interval.ms", String(max(1, commitInterval.wholeMilliseconds))),
+        ]
         let consumer = ConsumerHandle(pointer: try KafkaHandle.make(RD_KAFKA_CONSUMER, properties: properties))
         rd_kafka_poll_set_consumer(consumer.pointer)
         guard let topics = rd_kafka_topic_partition_list_new(1) else {
@@ -208,23 +227,57 @@ private final class ConsumerLoop: Sendable {
     private var stopped: Bool { state.withLock { $0.stopped } }
 
     func run() {
+        guard let queue = rd_kafka_queue_get_consumer(consumer.pointer) else {
+            logger.error("librdkafka gave no consumer queue; not consuming", metadata: ["group": "\(group)"])
+            close()
+            return
+        }
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.batchLimit)
         while !stopped {
-            guard let message = rd_kafka_consumer_poll(consumer.pointer, 100) else { continue }
-            defer { rd_kafka_message_destroy(message) }
+            let count = rd_kafka_consume_batch_queue(queue, 100, &buffer, buffer.count)
+            guard count > 0 else { continue }
+            let messages = buffer[0..<count].compactMap { $0 }
+            let finished = consume(messages)
+            for message in messages { rd_kafka_message_destroy(message) }
+            if !finished { break }
+        }
+        rd_kafka_queue_destroy(queue)
+        close()
+    }
+
+    /// The most messages taken from librdkafka at once.
+    private static let batchLimit = 512
+
+    /// Hands one batch to the handler, in order; `false` when the loop was stopped first.
+    ///
+    /// Consecutive readable events go to the handler in one task (one thread hand-off per run
+    /// of events, not per event); their offsets are stored once the run is handled, and
+    /// librdkafka commits stored offsets in the background, when a partition is revoked and
+    /// when the consumer leaves.
+    private func consume(_ messages: [UnsafeMutablePointer<rd_kafka_message_t>]) -> Bool {
+        var run: [(event: RouteEvent, message: UnsafeMutablePointer<rd_kafka_message_t>)] = []
+        func handleRun() -> Bool {
+            defer { run.removeAll(keepingCapacity: true) }
+            let handled = handle(run)
+            store(run.prefix(handled).map(\.message))
+            return handled == run.count
+        }
+        for message in messages {
             let error = message.pointee.err
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    guard handleRun() else { return false }
                     recordLag(partition: message.pointee.partition, lag: 0)
                 } else {
                     logger.debug("Kafka consumer error", metadata: ["group": "\(group)", "error": "\(KafkaHandle.describe(error))"])
                 }
                 continue
             }
-            let event: RouteEvent
             switch decode(message) {
-            case .success(let decoded):
-                event = decoded
+            case .success(let event):
+                run.append((event, message))
             case .failure(let letter):
+                guard handleRun() else { return false }
                 undecodable.increment()
                 let deadLetters = deadLetters
                 if !wait(atMost: .seconds(5), { await deadLetters(letter) }) {
@@ -232,16 +285,39 @@ private final class ConsumerLoop: Sendable {
                         "the dead-letter handler did not return within 5 s; the message is committed and consuming goes on",
                         metadata: ["group": "\(group)", "origin": "\(letter.origin)"])
                 }
-                commit(message)
-                recordLag(after: message)
-                continue
+                store([message])
+                recordLag(partition: message.pointee.partition, handled: message.pointee.offset)
             }
-            // Trace context is read only when spans are recorded.
-            guard handle(event, headers: tracer == nil ? nil : KafkaHeaders(of: message)) else { break }
-            commit(message)
-            recordLag(after: message)
         }
-        close()
+        return handleRun()
+    }
+
+    /// Runs the handler on each event in turn, each until it succeeds; how many were handled
+    /// before the loop was stopped. With a tracer, each attempt is a consumer span whose parent
+    /// is the trace context in the message's headers.
+    private func handle(_ run: [(event: RouteEvent, message: UnsafeMutablePointer<rd_kafka_message_t>)]) -> Int {
+        guard !run.isEmpty else { return 0 }
+        // Trace context is read only when spans are recorded.
+        let spans = tracer
+        var items: [(event: RouteEvent, headers: KafkaHeaders?, partition: Int32, offset: Int64)] = []
+        items.reserveCapacity(run.count)
+        for (event, message) in run {
+            items.append((event, spans == nil ? nil : KafkaHeaders(of: message), message.pointee.partition, message.pointee.offset))
+        }
+        let handled = Locked(0)
+        let (eventHandler, delay, log, groupName) = (handler, redeliveryDelay, logger, group)
+        _ = wait { [items, self] in
+            for item in items {
+                guard
+                    await Self.handle(
+                        item.event, headers: item.headers, handler: eventHandler, tracer: spans, redeliveryDelay: delay, logger: log,
+                        group: groupName)
+                else { return }
+                handled.withLock { $0 += 1 }
+                recordLag(partition: item.partition, handled: item.offset)
+            }
+        }
+        return handled.withLock { $0 }
     }
 
     /// Leaves the group within `closeTimeout` (uncommitted events go to the group's next
@@ -279,41 +355,31 @@ private final class ConsumerLoop: Sendable {
         rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
     }
 
-    /// Runs the handler until it succeeds; `false` when the loop was stopped first. With a
-    /// tracer, each attempt is a consumer span whose parent is the trace context in `headers`.
-    private func handle(_ event: RouteEvent, headers: KafkaHeaders?) -> Bool {
-        while !stopped {
-            let outcome = Locked<Result<Void, any Error>?>(nil)
-            let (handler, tracer) = (handler, tracer)
-            _ = wait {
-                do {
-                    if let tracer, let headers {
-                        var context = ServiceContext.topLevel
-                        tracer.extract(headers, into: &context, using: KafkaHeaders.Reader())
-                        try await ServiceContext.withValue(context) {
-                            try await traced(tracer, TrafficManagerTracing.handleEventSpan, kind: .consumer, route: event.route) {
-                                try await handler(event)
-                            }
+    /// Runs the handler on `event` until it succeeds; `false` when cancelled first.
+    private static func handle(
+        _ event: RouteEvent, headers: KafkaHeaders?, handler: @Sendable (RouteEvent) async throws -> Void, tracer: (any Tracer)?,
+        redeliveryDelay: Duration, logger: Logger, group: String
+    ) async -> Bool {
+        while !Task.isCancelled {
+            do {
+                if let tracer, let headers {
+                    var context = ServiceContext.topLevel
+                    tracer.extract(headers, into: &context, using: KafkaHeaders.Reader())
+                    try await ServiceContext.withValue(context) {
+                        try await traced(tracer, TrafficManagerTracing.handleEventSpan, kind: .consumer, route: event.route) {
+                            try await handler(event)
                         }
-                    } else {
-                        try await handler(event)
                     }
-                    outcome.withLock { $0 = .success(()) }
-                } catch {
-                    outcome.withLock { $0 = .failure(error) }
+                } else {
+                    try await handler(event)
                 }
-            }
-            switch outcome.withLock({ $0 }) {
-            case .success?:
                 return true
-            case .failure(let error)?:
-                if stopped { return false }
+            } catch {
+                if Task.isCancelled { return false }
                 logger.warning(
                     "route event handler failed; delivering the event again",
                     metadata: ["group": "\(group)", "event_id": "\(event.eventID)", "error": "\(error)"])
-                usleep(UInt32(clamping: redeliveryDelay.wholeMicroseconds))
-            case nil:
-                return false
+                try? await Task.sleep(for: redeliveryDelay)
             }
         }
         return false
@@ -367,16 +433,14 @@ private final class ConsumerLoop: Sendable {
         return finished
     }
 
-    /// The partition's lag after `message` was handled, from librdkafka's cached high
-    /// watermark (no broker round trip).
-    private func recordLag(after message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// The partition's lag after the message at `offset` was handled, from librdkafka's cached
+    /// high watermark (no broker round trip).
+    private func recordLag(partition: Int32, handled offset: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
-        guard let topic = message.pointee.rkt.flatMap({ rd_kafka_topic_name($0) }),
-            rd_kafka_get_watermark_offsets(consumer.pointer, topic, message.pointee.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
-            high >= 0
+        guard rd_kafka_get_watermark_offsets(consumer.pointer, topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0
         else { return }
-        recordLag(partition: message.pointee.partition, lag: max(0, high - (message.pointee.offset + 1)))
+        recordLag(partition: partition, lag: max(0, high - (offset + 1)))
     }
 
     private func recordLag(partition: Int32, lag: Int64) {
@@ -387,10 +451,22 @@ private final class ConsumerLoop: Sendable {
         lagGauge.record(total)
     }
 
-    private func commit(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
-        let result = rd_kafka_commit_message(consumer.pointer, message, 0)
+    /// Stores each message's next offset for librdkafka's background commit. A partition
+    /// revoked meanwhile refuses it (its new owner reads the events again), which is what keeps
+    /// a late store from moving another consumer's progress.
+    private func store(_ messages: [UnsafeMutablePointer<rd_kafka_message_t>]) {
+        guard !messages.isEmpty, let list = rd_kafka_topic_partition_list_new(Int32(min(messages.count, 64))) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var next: [Int32: Int64] = [:]
+        for message in messages {
+            next[message.pointee.partition] = max(next[message.pointee.partition] ?? 0, message.pointee.offset + 1)
+        }
+        for (partition, offset) in next {
+            rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = offset
+        }
+        let result = rd_kafka_offsets_store(consumer.pointer, list)
         if result != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("Kafka offset commit failed; the event may be delivered again", metadata: ["error": "\(KafkaHandle.describe(result))"])
+            logger.debug("Kafka offset store refused; the events may be delivered again", metadata: ["error": "\(KafkaHandle.describe(result))"])
         }
     }
 }

@@ -20,8 +20,11 @@ public final class KafkaMockCluster: Sendable {
 
     /// Starts a cluster of `brokers` brokers.
     public init(brokers: Int = 1) throws {
-        // The cluster needs a handle to belong to; a producer that is never used will do.
-        let owner = try KafkaHandle.make(RD_KAFKA_PRODUCER, properties: [("log_level", "3")])
+        // The cluster needs a handle to belong to; a producer that is never used will do. Its
+        // brokers take their socket settings from it: without TCP_NODELAY (which Kafka's own
+        // brokers set), responses pipelined on one connection wait out the client's delayed ACK,
+        // about 40 ms each.
+        let owner = try KafkaHandle.make(RD_KAFKA_PRODUCER, properties: [("log_level", "3"), ("socket.nagle.disable", "true")])
         guard let cluster = rd_kafka_mock_cluster_new(owner, Int32(brokers)) else {
             rd_kafka_destroy(owner)
             throw TrafficManagerError.eventsUnavailable("librdkafka could not start a mock cluster")
@@ -34,11 +37,12 @@ public final class KafkaMockCluster: Sendable {
         shutdown()
     }
 
-    /// Creates `topic` with `partitions` partitions.
-    public func createTopic(_ topic: String, partitions: Int = 4) throws {
+    /// Creates `topic` with `partitions` partitions, each kept on `replicationFactor` brokers
+    /// (at most the cluster's broker count).
+    public func createTopic(_ topic: String, partitions: Int = 4, replicationFactor: Int = 1) throws {
         let error = state.withLock { handles -> rd_kafka_resp_err_t in
             guard let cluster = handles.cluster else { return RD_KAFKA_RESP_ERR__DESTROY }
-            return rd_kafka_mock_topic_create(cluster, topic, Int32(partitions), 1)
+            return rd_kafka_mock_topic_create(cluster, topic, Int32(partitions), Int32(replicationFactor))
         }
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw TrafficManagerError.eventsUnavailable("could not create topic \(topic): \(KafkaHandle.describe(error))")

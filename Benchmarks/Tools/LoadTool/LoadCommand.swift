@@ -20,7 +20,7 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case resolve, lookup, create, publish, propagation
+        case resolve, lookup, create, publish, propagation, events
         case nearMemory = "near-memory"
         case loadRoutes = "load-routes"
     }
@@ -28,7 +28,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Backends: memory, redis (Redis cache, in-memory store), postgres (in-memory cache, PostgreSQL store), redis+postgres.")
     var backend: Backend = .memory
 
-    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time), publish (events to an in-process mock Kafka cluster), propagation (with redis+postgres: --changes URL changes, each timed until another instance's resolve sees it through Kafka and its invalidation consumer), load-routes (--keys routes written through the store's batch path, with a progress bar; then exits), near-memory (near-cache bytes per entry at --keys entries).")
+    @Option(help: "What each operation is: resolve (the read path), lookup (the store's read alone), create (the store's write alone: an upsert that changes the URL about half the time), publish (events to an in-process mock Kafka cluster), propagation (with redis+postgres: --changes URL changes, each timed until another instance's resolve sees it through Kafka and its invalidation consumer), events (--events events published by a raw librdkafka producer and by the publisher, batched and singly, alternating, --rounds times; then read back by every event id through KafkaEventSource), load-routes (--keys routes written through the store's batch path, with a progress bar; then exits), near-memory (near-cache bytes per entry at --keys entries).")
     var workload: Kind = .resolve
 
     @Option(help: "Concurrent callers (tasks).")
@@ -67,13 +67,31 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "URL changes the propagation workload times.")
     var changes = 200
 
+    @Option(help: "events: events per round and producer.")
+    var events = 200_000
+
+    @Option(help: "events: rounds (the figures are their medians).")
+    var rounds = 3
+
+    @Option(help: "events: the topic's partitions.")
+    var partitions = 8
+
+    @Option(help: "events: mock cluster brokers (each partition is kept on every one).")
+    var brokers = 3
+
+    @Option(help: "events: concurrent single publishes.")
+    var publishers = 1024
+
+    @Option(help: "events: the producers' linger.ms.")
+    var lingerMs = 5
+
     @Option(help: "PostgreSQL connections.")
     var pgConnections = 4
 
     @Option(help: "The PostgreSQL schema the routes live in.")
     var schema = "tm_load"
 
-    @Option(help: "Commands per transaction of load-routes.")
+    @Option(help: "load-routes: commands per transaction; events: events per batch publish.")
     var batchSize = 1000
 
     @Option(help: "Each caller yields every this many operations (0: never), as a server's request handlers would suspend: near-cache hits never do, and a caller that never yields starves the change feed's tasks.")
@@ -105,6 +123,13 @@ struct LoadCommand: AsyncParsableCommand {
         logger.logLevel = .error
         if workload == .nearMemory {
             try await NearMemoryWorkload.run(count: keys, shortVersions: shortVersions, quiet: quiet)
+            return
+        }
+        if workload == .events {
+            try await EventsWorkload.run(
+                .init(
+                    events: events, rounds: max(1, rounds), partitions: partitions, brokers: brokers, publishers: publishers,
+                    lingerMilliseconds: lingerMs, batchSize: max(1, batchSize), quiet: quiet))
             return
         }
         if workload == .publish {

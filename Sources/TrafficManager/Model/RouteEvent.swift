@@ -113,6 +113,12 @@ public struct RouteEvent: Hashable, Sendable, Codable {
 
     /// The event as versioned JSON (`schema_version` 1; `occurred_at` in Unix milliseconds).
     public func encoded() throws -> Data {
+        Data(RouteEventJSON.encode(self))
+    }
+
+    /// The same bytes as ``encoded()``, through `JSONEncoder`: the reference the fast writer is
+    /// tested against.
+    package func encodedByFoundation() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return try encoder.encode(self)
@@ -123,6 +129,13 @@ public struct RouteEvent: Hashable, Sendable, Codable {
     /// - Throws: ``RouteEventDecodingError`` naming what is wrong: not JSON, an unsupported
     ///   schema version, a missing or invalid field.
     public static func decode(_ data: Data) throws(RouteEventDecodingError) -> RouteEvent {
+        if let event = data.withUnsafeBytes({ RouteEventJSON.decode($0) }) { return event }
+        return try decodeByFoundation(data)
+    }
+
+    /// What ``decode(_:)`` answers, through `JSONDecoder` alone: the reference the fast reader
+    /// is tested against, and the path for everything the fast reader leaves.
+    package static func decodeByFoundation(_ data: Data) throws(RouteEventDecodingError) -> RouteEvent {
         do {
             return try JSONDecoder().decode(RouteEvent.self, from: data)
         } catch let error as RouteEventDecodingError {

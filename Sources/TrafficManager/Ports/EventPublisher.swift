@@ -4,4 +4,29 @@ public protocol EventPublisher: Sendable {
     ///
     /// - Throws: ``TrafficManagerError/Code/eventsUnavailable`` when it was not accepted in time.
     func publish(_ event: RouteEvent) async throws
+
+    /// Publishes `events` together and returns once each was accepted or failed: one result
+    /// per event, in the order given.
+    ///
+    /// Events of one route go out in the order given. An event that failed may be published
+    /// again later, after newer events of its route — consumers compare revisions, so that
+    /// does no harm. The default publishes the events one at a time with ``publish(_:)``;
+    /// event systems that batch (Kafka) queue them all at once.
+    func publish(contentsOf events: [RouteEvent]) async -> [Result<Void, any Error>]
+}
+
+extension EventPublisher {
+    public func publish(contentsOf events: [RouteEvent]) async -> [Result<Void, any Error>] {
+        var results: [Result<Void, any Error>] = []
+        results.reserveCapacity(events.count)
+        for event in events {
+            do {
+                try await publish(event)
+                results.append(.success(()))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
 }

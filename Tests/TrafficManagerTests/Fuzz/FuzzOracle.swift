@@ -89,6 +89,10 @@ enum FuzzOracle {
     /// Decoding either throws a `RouteEventDecodingError` or gives a valid event that survives
     /// a round trip (re-encoded in this version's layout).
     static func checkEvent(_ data: Data) {
+        // The fast reader answers only what the Foundation reader answers, and the same.
+        if let fast = data.withUnsafeBytes({ RouteEventJSON.decode($0) }) {
+            #expect((try? RouteEvent.decodeByFoundation(data)) == fast, "the fast reader took \(String(decoding: data, as: UTF8.self).debugDescription)")
+        }
         let event: RouteEvent
         do {
             event = try RouteEvent.decode(data)
@@ -103,6 +107,7 @@ enum FuzzOracle {
             var current = event
             current.writtenSchemaVersion = RouteEvent.schemaVersion
             #expect(try RouteEvent.decode(try event.encoded()) == current)
+            #expect(try event.encoded() == event.encodedByFoundation())
         } catch {
             Issue.record("a decoded event did not survive a round trip: \(error)")
         }
