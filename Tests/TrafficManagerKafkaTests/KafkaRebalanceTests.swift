@@ -36,10 +36,12 @@ import TrafficManagerTestKit
             bootstrapServers: cluster.bootstrapServers, topic: topic, deliveryTimeout: .seconds(5),
             properties: [
                 "reconnect.backoff.ms": "20", "reconnect.backoff.max.ms": "200", "topic.metadata.refresh.interval.ms": "500",
-                "session.timeout.ms": "6000", "heartbeat.interval.ms": "300", "fetch.wait.max.ms": "10",
+                "session.timeout.ms": "1500", "heartbeat.interval.ms": "300", "fetch.wait.max.ms": "10",
+                // A rebalance waits for every member up to the largest max.poll.interval.ms in
+                // the group (300 s by default): kept short, so the stalled member is dropped soon.
+                "max.poll.interval.ms": "3000",
             ])
         let routes = try (0..<16).map { try RouteID(tenant: "rebalance", service: "svc\($0)", environment: "prod", version: "v1") }
-        let lastRevision: UInt64 = 60
         let cache = InMemoryRouteCache()
         // Tombstones outlive the test, so an entry's revision can only change by an event.
         let invalidation = CacheInvalidationConsumer(cache: cache, tombstoneTTL: .seconds(3600))
@@ -56,17 +58,17 @@ import TrafficManagerTestKit
             try await invalidation.handle(event)
         }
 
-        // Consumer A stalls on its first event at revision 10 until released: it stops
-        // polling, so the group drops it after max.poll.interval.ms and hands its partitions on.
+        // Once armed, consumer A stalls on its next event until released: it stops polling, so
+        // the group drops it after max.poll.interval.ms and hands its partitions on.
+        let armed = Locked(false)
         let gate = StallGate()
         var stalling = base
-        stalling.properties["session.timeout.ms"] = "1500"
         stalling.properties["max.poll.interval.ms"] = "1500"
         let stalled = Locked<RouteEvent?>(nil)
         let a = Task {
             try await KafkaEventSource(configuration: stalling, redeliveryDelay: .milliseconds(20), shutdownTimeout: .seconds(2)).consume(group: group) { event in
                 let stall = stalled.withLock { stalled -> Bool in
-                    guard stalled == nil, event.revision == 10 else { return false }
+                    guard stalled == nil, armed.withLock({ $0 }) else { return false }
                     stalled = event
                     return true
                 }
@@ -96,43 +98,58 @@ import TrafficManagerTestKit
             }
         }
 
-        // Every route's revisions in order, a round at a time; consumer C joins a third of the way.
+        // Every route's revisions in order, a round every 40 ms, through three steps: A and B
+        // both consuming; C joined and consuming; A stalled. Then ten rounds more.
         let publisher = try KafkaEventPublisher(configuration: base)
-        var c: Task<Void, any Error>?
-        for revision in 1...lastRevision {
-            let events = routes.map { route in
-                RouteEvent(eventID: UUID(), action: .updated, route: route, url: "http://\(route.service):\(revision)", revision: revision, occurredAt: Date())
-            }
-            for result in await publisher.publish(contentsOf: events) { try result.get() }
-            if revision == 20 {
-                c = Task {
-                    try await KafkaEventSource(configuration: base, redeliveryDelay: .milliseconds(20), shutdownTimeout: .seconds(2)).consume(group: group) { event in
-                        try await handle(event, by: "c")
-                    }
+        var lastRevision: UInt64 = 0
+        func publishRounds(until done: () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            repeat {
+                lastRevision += 1
+                let revision = lastRevision
+                let events = routes.map { route in
+                    RouteEvent(eventID: UUID(), action: .updated, route: route, url: "http://\(route.service):\(revision)", revision: revision, occurredAt: Date())
                 }
+                for result in await publisher.publish(contentsOf: events) { try result.get() }
+                try await Task.sleep(for: .milliseconds(40))
+            } while !done() && ContinuousClock.now < deadline
+        }
+        let delivered = { (consumer: String) in seen.state.withLock { $0.deliveries[consumer, default: 0] > 0 } }
+        try await publishRounds { delivered("a") && delivered("b") }
+        let c = Task {
+            try await KafkaEventSource(configuration: base, redeliveryDelay: .milliseconds(20), shutdownTimeout: .seconds(2)).consume(group: group) { event in
+                try await handle(event, by: "c")
             }
-            try await Task.sleep(for: .milliseconds(40))
+        }
+        try await publishRounds { delivered("c") }
+        armed.withLock { $0 = true }
+        try await publishRounds { stalled.withLock { $0 != nil } }
+        var rounds = 0
+        try await publishRounds {
+            rounds += 1
+            return rounds == 10
         }
         await publisher.shutdown()
+        let final = lastRevision
 
         // A's partitions moved on: every route reaches its last revision while A still holds
         // its old event.
-        let reachedEnd = try await eventually(timeout: .seconds(30)) {
-            stalled.withLock { $0 != nil } && seen.latest.withLock { latest in routes.allSatisfy { latest[$0] == lastRevision } }
+        let reachedEnd = try await eventually(timeout: .seconds(60)) {
+            stalled.withLock { $0 != nil } && seen.latest.withLock { latest in routes.allSatisfy { latest[$0] == final } }
         }
-        #expect(reachedEnd, "routes did not all reach revision \(lastRevision) while consumer a was stalled")
+        #expect(reachedEnd, "routes did not all reach revision \(final) while consumer a was stalled")
         // A hands its older event to the handler now, and goes on with the rest of its batch.
         gate.open()
         try await Task.sleep(for: .seconds(2))
         watcher.cancel()
         _ = await watcher.result
-        for task in [a, b, c].compactMap({ $0 }) { task.cancel() }
-        for task in [a, b, c].compactMap({ $0 }) { _ = await task.result }
+        for task in [a, b, c] { task.cancel() }
+        for task in [a, b, c] { _ = await task.result }
 
         let state = seen.state.withLock { $0 }
         #expect(state.wentBack.isEmpty, "cached revisions went back \(state.wentBack.count) times: \(state.wentBack.prefix(5))")
         for route in routes {
-            #expect(try await cache.entry(route)?.value.revision == lastRevision, "\(route) did not end at revision \(lastRevision)")
+            #expect(try await cache.entry(route)?.value.revision == final, "\(route) did not end at revision \(final)")
         }
         // The stalled event, at least, arrived after newer ones were applied.
         #expect(state.older >= 1, "no older event was delivered after a newer one: the rebalance did not happen as planned")

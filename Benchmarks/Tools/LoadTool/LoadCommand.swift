@@ -171,7 +171,9 @@ struct LoadCommand: AsyncParsableCommand {
         let bus = InMemoryEventBus()
         let manager = TrafficManager(
             store: store, cache: cache, publisher: bus, changeFeed: nearCache ? bus : nil,
-            configuration: .init(nearCache: .init(capacity: max(keys, 100_000))), logger: logger)
+            // An eighth more than the routes: shards fill unevenly, and a cache sized at exactly the
+            // route count evicts from its fullest shards.
+            configuration: .init(nearCache: .init(capacity: max(keys + keys / 8, 100_000))), logger: logger)
         let feed = Task { try await manager.changeFeedService?.run() }
         defer { feed.cancel() }
         if workload == .propagation {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// An ``EventPublisher`` that marks each event published in the ``EventOutbox`` once the inner
@@ -37,6 +38,24 @@ public struct OutboxPublisher: EventPublisher {
                     "event \(event.eventID) was not acknowledged within \(wait.formattedMilliseconds); it is marked when it is")
             }
         ) { [self] in try await publishAndMark(event) }
+    }
+
+    /// Publishes `events` as one batch through the inner publisher and marks those it
+    /// acknowledged in one call; no ``publishWait`` (no write waits on a batch).
+    public func publish(contentsOf events: [RouteEvent]) async -> [Result<Void, any Error>] {
+        let results = await publisher.publish(contentsOf: events)
+        let acknowledged = zip(events, results).compactMap { event, result -> UUID? in
+            if case .success = result { return event.eventID }
+            return nil
+        }
+        if !acknowledged.isEmpty {
+            do {
+                try await outbox.markPublished(acknowledged)
+            } catch {
+                logger.warning("published events not marked in the outbox", metadata: ["count": "\(acknowledged.count)", "error": "\(error)"])
+            }
+        }
+        return results
     }
 
     private func publishAndMark(_ event: RouteEvent) async throws {

@@ -10,8 +10,9 @@ public protocol EventPublisher: Sendable {
     ///
     /// Events of one route go out in the order given. An event that failed may be published
     /// again later, after newer events of its route — consumers compare revisions, so that
-    /// does no harm. The default publishes the events one at a time with ``publish(_:)``;
-    /// event systems that batch (Kafka) queue them all at once.
+    /// does no harm. The default publishes the events one at a time with ``publish(_:)`` and
+    /// stops at the first failure (the rest fail unattempted, so order holds); event systems
+    /// that batch (Kafka) queue them all at once.
     func publish(contentsOf events: [RouteEvent]) async -> [Result<Void, any Error>]
 }
 
@@ -25,6 +26,9 @@ extension EventPublisher {
                 results.append(.success(()))
             } catch {
                 results.append(.failure(error))
+                let skipped = TrafficManagerError.eventsUnavailable("not published: an earlier event of the batch failed")
+                results += Array(repeating: .failure(skipped), count: events.count - results.count)
+                break
             }
         }
         return results
