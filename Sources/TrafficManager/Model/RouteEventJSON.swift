@@ -21,18 +21,17 @@ package enum RouteEventJSON {
     /// Calls `body` with the route's message key, written into temporary memory. (Not
     /// generic, so a caller in another module pays no generic metadata lookup per call.)
     package static func withKey(of route: RouteID, _ body: (UnsafeRawBufferPointer) -> Void) {
-        let parts = [route.tenant, route.service, route.environment, route.version]
-        let capacity = parts.reduce(3) { $0 + $1.utf8.count }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+        let capacity = route.tenant.utf8.count + route.service.utf8.count + route.environment.utf8.count + route.version.utf8.count + 3
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var writer = Writer(buffer: buffer)
-            writer.verbatim(parts[0])
+            writer.verbatim(route.tenant)
             writer.byte(UInt8(ascii: "/"))
-            writer.verbatim(parts[1])
+            writer.verbatim(route.service)
             writer.byte(UInt8(ascii: "/"))
-            writer.verbatim(parts[2])
+            writer.verbatim(route.environment)
             writer.byte(UInt8(ascii: "@"))
-            writer.verbatim(parts[3])
-            return body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: writer.count))
+            writer.verbatim(route.version)
+            body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: writer.count))
         }
     }
 
@@ -130,43 +129,58 @@ package enum RouteEventJSON {
             }
         }
 
-        /// A JSON string as JSONEncoder escapes it: `"`, `\`, `/` and control characters.
+        /// Whether JSONEncoder writes `byte` as an escape: `"`, `\`, `/` and control characters.
+        @inline(__always) static func needsEscape(_ byte: UInt8) -> Bool {
+            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "/")
+        }
+
+        /// A JSON string as JSONEncoder escapes it: runs of plain bytes are copied at once.
         mutating func string(_ text: String) {
             byte(UInt8(ascii: "\""))
             var text = text
             text.withUTF8 { bytes in
-                for value in bytes {
-                    switch value {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
-                        byte(UInt8(ascii: "\\"))
-                        byte(value)
-                    case 0x08:
-                        byte(UInt8(ascii: "\\"))
-                        byte(UInt8(ascii: "b"))
-                    case 0x0C:
-                        byte(UInt8(ascii: "\\"))
-                        byte(UInt8(ascii: "f"))
-                    case 0x0A:
-                        byte(UInt8(ascii: "\\"))
-                        byte(UInt8(ascii: "n"))
-                    case 0x0D:
-                        byte(UInt8(ascii: "\\"))
-                        byte(UInt8(ascii: "r"))
-                    case 0x09:
-                        byte(UInt8(ascii: "\\"))
-                        byte(UInt8(ascii: "t"))
-                    case 0..<0x20:
-                        // JSONEncoder writes these with lower-case hex digits.
-                        raw(#"\u00"#)
-                        byte(UInt8(ascii: "0") + (value >> 4))
-                        let low = value & 0xF
-                        byte(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + low - 10)
-                    default:
-                        byte(value)
+                var start = 0
+                var index = 0
+                while index < bytes.count {
+                    let value = bytes[index]
+                    guard Self.needsEscape(value) else {
+                        index += 1
+                        continue
                     }
+                    if index > start {
+                        (buffer.baseAddress! + count).update(from: bytes.baseAddress! + start, count: index - start)
+                        count += index - start
+                    }
+                    escape(value)
+                    index += 1
+                    start = index
+                }
+                if index > start {
+                    (buffer.baseAddress! + count).update(from: bytes.baseAddress! + start, count: index - start)
+                    count += index - start
                 }
             }
             byte(UInt8(ascii: "\""))
+        }
+
+        private mutating func escape(_ value: UInt8) {
+            byte(UInt8(ascii: "\\"))
+            switch value {
+            case 0x08: byte(UInt8(ascii: "b"))
+            case 0x0C: byte(UInt8(ascii: "f"))
+            case 0x0A: byte(UInt8(ascii: "n"))
+            case 0x0D: byte(UInt8(ascii: "r"))
+            case 0x09: byte(UInt8(ascii: "t"))
+            case 0..<0x20:
+                // JSONEncoder writes these with lower-case hex digits.
+                byte(UInt8(ascii: "u"))
+                byte(UInt8(ascii: "0"))
+                byte(UInt8(ascii: "0"))
+                byte(UInt8(ascii: "0") + (value >> 4))
+                let low = value & 0xF
+                byte(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + low - 10)
+            default: byte(value)
+            }
         }
 
         mutating func uuid(_ id: UUID) {
