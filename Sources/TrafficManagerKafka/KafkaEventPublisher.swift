@@ -126,7 +126,7 @@ public final class KafkaEventPublisher: EventPublisher, Service {
             next += queued
             guard let failure else { continue }
             // A full queue empties as the broker acknowledges; wait outside the lock.
-            if case .queueFull = failure, ContinuousClock.now < roomDeadline {
+            if case .queueFull = failure, ContinuousClock.now < roomDeadline, !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(1))
                 continue
             }
@@ -234,7 +234,7 @@ public final class KafkaEventPublisher: EventPublisher, Service {
             // the purged messages' reports, so every waiting publish fails instead of hanging.
             _ = rd_kafka_purge(producer.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             var rounds = 0
-            while rd_kafka_outq_len(producer.pointer) > 0 && rounds < 50 {
+            while rd_kafka_outq_len(producer.pointer) > 0 && rounds < 500 {
                 rd_kafka_poll(producer.pointer, 10)
                 rounds += 1
             }

@@ -15,7 +15,7 @@ import TrafficManager
 /// the consumer leaves. A handler that throws gets the same event again after
 /// ``redeliveryDelay``; an event whose offset was not committed goes to the group's next
 /// consumer — so after a rebalance or a crash an event may be handled twice, and a route's older
-/// event after its newer one: handlers compare revisions (``CacheInvalidationConsumer`` does).
+/// event after its newer one: handlers compare revisions (`CacheInvalidationConsumer` does).
 ///
 /// Reading is tolerant (see `RouteEvent`): unknown fields are ignored and an event of a newer
 /// schema version that carries the route and revision is delivered. A message that still
@@ -227,21 +227,23 @@ private final class ConsumerLoop: Sendable {
     private var stopped: Bool { state.withLock { $0.stopped } }
 
     func run() {
-        guard let queue = rd_kafka_queue_get_consumer(consumer.pointer) else {
-            logger.error("librdkafka gave no consumer queue; not consuming", metadata: ["group": "\(group)"])
-            close()
-            return
-        }
-        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.batchLimit)
+        var messages: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+        messages.reserveCapacity(Self.batchLimit)
         while !stopped {
-            let count = rd_kafka_consume_batch_queue(queue, 100, &buffer, buffer.count)
-            guard count > 0 else { continue }
-            let messages = buffer[0..<count].compactMap { $0 }
+            // The first message waits (at most 100 ms), the rest of the batch is what is there
+            // already. Not rd_kafka_consume_batch_queue: in librdkafka 2.0 it may lose or
+            // repeat messages when a rebalance runs beside it (fixed in 2.1), and it waits for
+            // a full batch or its timeout.
+            guard let first = rd_kafka_consumer_poll(consumer.pointer, 100) else { continue }
+            messages.append(first)
+            while messages.count < Self.batchLimit, let next = rd_kafka_consumer_poll(consumer.pointer, 0) {
+                messages.append(next)
+            }
             let finished = consume(messages)
             for message in messages { rd_kafka_message_destroy(message) }
+            messages.removeAll(keepingCapacity: true)
             if !finished { break }
         }
-        rd_kafka_queue_destroy(queue)
         close()
     }
 
@@ -259,7 +261,7 @@ private final class ConsumerLoop: Sendable {
         func handleRun() -> Bool {
             defer { run.removeAll(keepingCapacity: true) }
             let handled = handle(run)
-            store(run.prefix(handled).map(\.message))
+            store(run.prefix(handled).map { ($0.message.pointee.partition, $0.message.pointee.offset) })
             return handled == run.count
         }
         for message in messages {
@@ -277,7 +279,7 @@ private final class ConsumerLoop: Sendable {
             case .success(let event):
                 run.append((event, message))
             case .failure(let letter):
-                guard handleRun() else { return false }
+                guard handleRun(), !stopped else { return false }
                 undecodable.increment()
                 let deadLetters = deadLetters
                 if !wait(atMost: .seconds(5), { await deadLetters(letter) }) {
@@ -285,7 +287,9 @@ private final class ConsumerLoop: Sendable {
                         "the dead-letter handler did not return within 5 s; the message is committed and consuming goes on",
                         metadata: ["group": "\(group)", "origin": "\(letter.origin)"])
                 }
-                store([message])
+                // Stopped meanwhile: the handler was cancelled, so the message stays for the next consumer.
+                guard !stopped else { return false }
+                store([(message.pointee.partition, message.pointee.offset)])
                 recordLag(partition: message.pointee.partition, handled: message.pointee.offset)
             }
         }
@@ -307,13 +311,23 @@ private final class ConsumerLoop: Sendable {
         let handled = Locked(0)
         let (eventHandler, delay, log, groupName) = (handler, redeliveryDelay, logger, group)
         _ = wait { [items, self] in
-            for item in items {
+            var stored = 0
+            for (index, item) in items.enumerated() {
                 guard
                     await Self.handle(
                         item.event, headers: item.headers, handler: eventHandler, tracer: spans, redeliveryDelay: delay, logger: log,
-                        group: groupName)
+                        group: groupName,
+                        beforeRetry: {
+                            // An event whose handler keeps failing holds back no event handled
+                            // before it (a local call: librdkafka commits in the background).
+                            guard stored < index else { return }
+                            store(items[stored..<index].map { ($0.partition, $0.offset) })
+                            stored = index
+                        })
                 else { return }
                 handled.withLock { $0 += 1 }
+                // On the task, so the gauge moves per event: rd_kafka_get_watermark_offsets
+                // reads librdkafka's cached watermark under its lock, with no I/O and no wait.
                 recordLag(partition: item.partition, handled: item.offset)
             }
         }
@@ -358,7 +372,7 @@ private final class ConsumerLoop: Sendable {
     /// Runs the handler on `event` until it succeeds; `false` when cancelled first.
     private static func handle(
         _ event: RouteEvent, headers: KafkaHeaders?, handler: @Sendable (RouteEvent) async throws -> Void, tracer: (any Tracer)?,
-        redeliveryDelay: Duration, logger: Logger, group: String
+        redeliveryDelay: Duration, logger: Logger, group: String, beforeRetry: () -> Void
     ) async -> Bool {
         while !Task.isCancelled {
             do {
@@ -379,6 +393,7 @@ private final class ConsumerLoop: Sendable {
                 logger.warning(
                     "route event handler failed; delivering the event again",
                     metadata: ["group": "\(group)", "event_id": "\(event.eventID)", "error": "\(error)"])
+                beforeRetry()
                 try? await Task.sleep(for: redeliveryDelay)
             }
         }
@@ -454,12 +469,12 @@ private final class ConsumerLoop: Sendable {
     /// Stores each message's next offset for librdkafka's background commit. A partition
     /// revoked meanwhile refuses it (its new owner reads the events again), which is what keeps
     /// a late store from moving another consumer's progress.
-    private func store(_ messages: [UnsafeMutablePointer<rd_kafka_message_t>]) {
-        guard !messages.isEmpty, let list = rd_kafka_topic_partition_list_new(Int32(min(messages.count, 64))) else { return }
+    private func store(_ positions: [(partition: Int32, offset: Int64)]) {
+        guard !positions.isEmpty, let list = rd_kafka_topic_partition_list_new(Int32(min(positions.count, 64))) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
         var next: [Int32: Int64] = [:]
-        for message in messages {
-            next[message.pointee.partition] = max(next[message.pointee.partition] ?? 0, message.pointee.offset + 1)
+        for (partition, offset) in positions {
+            next[partition] = max(next[partition] ?? 0, offset + 1)
         }
         for (partition, offset) in next {
             rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = offset

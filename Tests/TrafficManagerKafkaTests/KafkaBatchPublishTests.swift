@@ -73,3 +73,44 @@ import TrafficManagerTestKit
         await publisher.shutdown()
     }
 }
+
+/// Background commits keep at least once and do not hold back what was handled.
+@Suite(.timeLimit(.minutes(2))) struct KafkaBackgroundCommitTests {
+    @Test func anEventWhoseHandlerKeepsFailingHoldsBackNoEventHandledBeforeIt() async throws {
+        let cluster = try #require(sharedCluster)
+        let configuration = try kafkaConfiguration(cluster)
+        let publisher = try KafkaEventPublisher(configuration: configuration)
+        // One route: one partition, in order; the third event's handler always fails.
+        let events = try KafkaBatchPublishTests.events(routes: 1, revisions: 3)
+        for result in await publisher.publish(contentsOf: events) { try result.get() }
+        await publisher.shutdown()
+        var consumerConfiguration = configuration
+        consumerConfiguration.properties["fetch.wait.max.ms"] = "10"
+        let source = KafkaEventSource(configuration: consumerConfiguration, redeliveryDelay: .milliseconds(20), commitInterval: .milliseconds(100))
+        let attempts = ConcurrentCount()
+        let handled = ConcurrentCount()
+        let group = "held-\(UUID().uuidString.prefix(8))"
+        let consumer = Task {
+            try await source.consume(group: group) { event in
+                if event.revision == 3 {
+                    attempts.bump()
+                    throw TrafficManagerError.eventsUnavailable("planned handler failure")
+                }
+                handled.bump()
+            }
+        }
+        #expect(try await eventually { handled.current == 2 && attempts.current >= 3 })
+        // While the third still fails, the first two are committed: the group resumes after them.
+        var committed: [Int64] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            committed = await RawKafka.committed(group: group, topic: configuration.topic, partitions: 4, bootstrap: cluster.bootstrapServers)
+            if committed.contains(2) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(committed.contains(2), "committed offsets \(committed)")
+        #expect(!committed.contains { $0 > 2 }, "the failing event was committed: \(committed)")
+        consumer.cancel()
+        _ = await consumer.result
+    }
+}

@@ -65,6 +65,29 @@ enum RawKafka {
         return messages
     }
 
+    /// The offsets `group` has committed for each partition of `topic` (-1001, librdkafka's
+    /// invalid offset, for none), asked on a thread of its own.
+    static func committed(group: String, topic: String, partitions: Int32, bootstrap: String) async -> [Int64] {
+        await withCheckedContinuation { (done: CheckedContinuation<[Int64], Never>) in
+            Thread { done.resume(returning: committedBlocking(group: group, topic: topic, partitions: partitions, bootstrap: bootstrap)) }.start()
+        }
+    }
+
+    private static func committedBlocking(group: String, topic: String, partitions: Int32, bootstrap: String) -> [Int64] {
+        guard let conf = rd_kafka_conf_new() else { return [] }
+        var errorText = [CChar](repeating: 0, count: 256)
+        for (name, value) in [("bootstrap.servers", bootstrap), ("group.id", group), ("log_level", "3")] {
+            rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
+        }
+        guard let consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText, errorText.count) else { return [] }
+        defer { rd_kafka_destroy(consumer) }
+        guard let list = rd_kafka_topic_partition_list_new(partitions) else { return [] }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in 0..<partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
+        guard rd_kafka_committed(consumer, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [] }
+        return (0..<Int(partitions)).map { list.pointee.elems[$0].offset }
+    }
+
     /// Produces raw messages (not necessarily route events) and waits for them, on a thread of
     /// its own: librdkafka's flush blocks, and must not hold a Swift concurrency thread.
     /// With `partition`, every message goes to that partition, in order.

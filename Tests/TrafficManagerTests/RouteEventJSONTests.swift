@@ -83,6 +83,8 @@ import TrafficManager
             ("a duplicate field", Data(#"{"schema_version":1,"schema_version":1,"event_id":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","action":"updated","tenant":"t","service":"s","env":"prod","version":"v1","url":"http://a","revision":3,"occurred_at":5}"#.utf8)),
             ("trailing bytes", Data((String(decoding: try variant { _ in }, as: UTF8.self) + " x").utf8)),
             ("a leading zero", Data(String(decoding: try variant { _ in }, as: UTF8.self).replacingOccurrences(of: #""revision":3"#, with: #""revision":03"#).utf8)),
+            ("a non-ASCII key", try variant { $0["é"] = 1 }),
+            ("invalid UTF-8 in a key", Data([UInt8(ascii: "{"), UInt8(ascii: "\""), 0xFF, UInt8(ascii: "\""), UInt8(ascii: ":"), UInt8(ascii: "0"), UInt8(ascii: ",")] + Array(String(decoding: try variant { _ in }, as: UTF8.self).utf8.dropFirst()))),
             ("invalid UTF-8", Data(String(decoding: try variant { _ in }, as: UTF8.self).utf8).replacing(Data("http".utf8), with: Data([0x68, 0xFF, 0x74, 0x70]))),
         ]
         for (name, data) in left {

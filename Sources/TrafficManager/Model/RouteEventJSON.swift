@@ -57,9 +57,10 @@ package enum RouteEventJSON {
         let strings = (
             event.action.rawValue, event.route.environment, event.route.service, event.route.tenant, event.url, event.route.version
         )
-        // Every byte of a string may become a six-byte \u escape; numbers take at most 20.
+        // Every byte of a string may become a six-byte \u escape. The rest is at most 224: the
+        // keys and punctuation (about 130), the id (36) and three numbers of at most 20.
         let capacity =
-            160 + 6 * (strings.0.utf8.count + strings.1.utf8.count + strings.2.utf8.count + strings.3.utf8.count + strings.4.utf8.count + strings.5.utf8.count)
+            224 + 6 * (strings.0.utf8.count + strings.1.utf8.count + strings.2.utf8.count + strings.3.utf8.count + strings.4.utf8.count + strings.5.utf8.count)
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var writer = Writer(buffer: buffer)
             // The keys in sorted order, as JSONEncoder's .sortedKeys puts them.
@@ -84,6 +85,7 @@ package enum RouteEventJSON {
             writer.raw(#","version":"#)
             writer.string(strings.5)
             writer.byte(UInt8(ascii: "}"))
+            precondition(writer.count <= capacity, "RouteEventJSON wrote past its buffer")
             return body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: writer.count))
         }
     }
@@ -400,7 +402,8 @@ package enum RouteEventJSON {
                     index += 1
                     return key
                 }
-                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                // Escapes and non-ASCII keys (whose UTF-8 Foundation checks) go to the Decodable path.
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
                 index += 1
             }
             return nil
