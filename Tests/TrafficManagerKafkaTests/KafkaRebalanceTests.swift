@@ -61,7 +61,7 @@ import TrafficManagerTestKit
         // Once armed, consumer A stalls on its next event until released: it stops polling, so
         // the group drops it after max.poll.interval.ms and hands its partitions on.
         let armed = Locked(false)
-        let gate = StallGate()
+        let gate = Gate()
         var stalling = base
         stalling.properties["max.poll.interval.ms"] = "1500"
         let stalled = Locked<RouteEvent?>(nil)
@@ -154,30 +154,5 @@ import TrafficManagerTestKit
         // The stalled event, at least, arrived after newer ones were applied.
         #expect(state.older >= 1, "no older event was delivered after a newer one: the rebalance did not happen as planned")
         #expect(state.deliveries["b", default: 0] > 0 && state.deliveries["c", default: 0] > 0, "deliveries \(state.deliveries)")
-    }
-}
-
-/// Holds callers until opened.
-final class StallGate: Sendable {
-    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(waiter)
-                return false
-            }
-            if now { waiter.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 }
