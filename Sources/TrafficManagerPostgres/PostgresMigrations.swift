@@ -64,7 +64,16 @@ enum PostgresMigrations {
     ]
 
     /// The migration script; `version` stops it after that migration (for upgrade tests).
-    static func script(schema: String?, through version: Int = .max) -> String {
+    ///
+    /// With a `statementTimeout`, the script starts with `SET LOCAL statement_timeout`: the
+    /// message is one implicit transaction, so the setting covers the `DO` block that follows
+    /// (the server times each statement of a message on its own) and ends with the transaction,
+    /// committed or not, leaving the connection's own timeout in place.
+    static func script(schema: String?, through version: Int = .max, statementTimeout: Duration? = nil) -> String {
+        var prefix = ""
+        if let statementTimeout {
+            prefix = "SET LOCAL statement_timeout = \(max(1, statementTimeout.wholeMilliseconds)); "
+        }
         var body = "BEGIN\n"
         body += "PERFORM pg_advisory_xact_lock(\(lockKey));\n"
         if let schema { body += "CREATE SCHEMA IF NOT EXISTS \(schema);\n" }
@@ -87,7 +96,7 @@ enum PostgresMigrations {
                 """
         }
         body += "END"
-        return "DO $do$\(body)$do$"
+        return prefix + "DO $do$\(body)$do$"
     }
 
     /// The versions recorded, comma-separated.

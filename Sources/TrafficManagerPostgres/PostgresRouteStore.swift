@@ -67,11 +67,17 @@ public final class PostgresRouteStore: RouteStore, EventOutbox, RetentionPruning
     /// Creates or upgrades the schema: runs every migration not yet recorded, under an
     /// advisory lock, so running it twice or from two processes at once is safe.
     ///
+    /// The call may take up to `max(callTimeout, 60 s)`, waiting for the lock included: when
+    /// several instances start at once, each waits for the one migrating (the server's
+    /// `statement_timeout` is raised to that budget for this statement alone).
+    ///
     /// - Returns: the versions the schema is at afterwards.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        let deadline = ContinuousClock.now + max(configuration.callTimeout, .seconds(60))
-        _ = try await run(.simple(PostgresMigrations.script(schema: configuration.schema)), "migrating the schema", deadline: deadline)
+        let budget = max(configuration.callTimeout, .seconds(60))
+        let deadline = ContinuousClock.now + budget
+        let script = PostgresMigrations.script(schema: configuration.schema, statementTimeout: budget - .seconds(1))
+        _ = try await run(.simple(script), "migrating the schema", deadline: deadline)
         let rows = try await run(.simple(PostgresMigrations.recordedVersions), "reading the schema version", deadline: deadline)
         let versions = rows.rows.first?.first??.split(separator: ",").compactMap { Int($0) } ?? []
         logger.info("schema migrated", metadata: ["versions": "\(versions)"])

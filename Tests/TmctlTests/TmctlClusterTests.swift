@@ -13,7 +13,7 @@ struct TmctlClusterTests {
 
     @Test func aWriteInvalidatesInTheClusterAndAResolveFillsThere() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         let name = "\(tenant)/chat/prod@v1"
         let route = try RouteID(tenant: tenant, service: "chat", environment: "prod", version: "v1")

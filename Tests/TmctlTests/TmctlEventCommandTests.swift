@@ -76,7 +76,7 @@ struct TmctlEventCommandTests {
         var tool = Tmctl()
         tool.environment["TM_KAFKA_TOPIC"] = topic
         tool.environment["TM_LOG_LEVEL"] = "info"
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let relayArguments = ["relay", "--kafka-bootstrap", mockCluster!.bootstrapServers, "--grace-period", "0s", "--interval", "100ms",
             "--lease-duration", "3s", "--publish-bound", "1s"]
         let first = try tool.start(relayArguments + ["--holder", "relay-a"])

@@ -19,7 +19,7 @@ struct TmctlImportTests {
         let seed = Self.seeds[index]
         try await flushRedis(database: seed.redisDatabase)
         let tool = Tmctl(redisDatabase: seed.redisDatabase)
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let file = topologyFile(seed.file)
         let imported = try await tool.run(["import", file])
         #expect(imported.status == 0, "\(imported)")
@@ -46,7 +46,7 @@ struct TmctlImportTests {
     @Test func aDryRunShowsTheDiffAndWritesNothingAndPruneDeactivatesOnlyWhenAsked() async throws {
         try await flushRedis(database: 5)
         let tool = Tmctl(redisDatabase: 5)
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         let first = try temporaryFile(
             """
@@ -93,7 +93,7 @@ struct TmctlImportTests {
 
     @Test func everyProblemOfABadFileIsReportedWithItsLineAndNothingIsWritten() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         let file = try temporaryFile(
             """
@@ -143,7 +143,7 @@ struct TmctlImportTests {
     @Test func exportRoundTripsThroughImportInYAMLAndJSON() async throws {
         try await flushRedis(database: 6)
         let source = Tmctl(redisDatabase: 6)
-        try await source.run(["migrate"])
+        try await source.migrate()
         #expect(try await source.run(["import", topologyFile("chat-application.yaml")]).status == 0)
         #expect(try await source.run(["import", topologyFile("organisation-chatbot.yaml")]).status == 0)
         #expect(try await source.run(["routes", "deactivate", "chat-app/chat/dev@v1"]).status == 0)
@@ -152,7 +152,7 @@ struct TmctlImportTests {
             #expect(exported.status == 0, "\(exported)")
             let file = try temporaryFile(exported.output, suffix: "." + format)
             let target = Tmctl(redisDatabase: 7)
-            try await target.run(["migrate"])
+            try await target.migrate()
             let imported = try await target.run(["import", file])
             #expect(imported.output.hasSuffix("created 27, updated 0, activated 0, deactivated 0, unchanged 0\n"), "\(format): \(imported)")
             let back = try await target.run(["export", "--format", format])
@@ -166,7 +166,7 @@ struct TmctlImportTests {
 
     @Test func anImportKilledHalfWayIsFinishedByRunningItAgain() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         var lines = ["tenant: \(tenant)", "routes:"]
         for index in 0..<2_000 { lines.append("  - {service: s\(index), environment: prod, version: v1, url: \"http://s\(index):80\"}") }

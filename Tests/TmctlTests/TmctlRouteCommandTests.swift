@@ -46,7 +46,7 @@ struct TmctlRouteCommandTests {
 
     @Test func createActivateDeactivateWithKeysAndExpectedRevisions() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let route = "\(UniqueNames.tenant())/chat/prod@v1"
 
         let created = try await tool.run(["routes", "create", route, "http://chat:4002", "--expect-revision", "0", "--idempotency-key", "k1"])
@@ -83,7 +83,7 @@ struct TmctlRouteCommandTests {
 
     @Test func badInputIsRefusedWithItsOwnExitCodeAndNothingIsWritten() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         let cases: [([String], Int32, String)] = [
             (["routes", "create", "\(tenant)/chat/prod", "http://a:1"], 65, "is not a route: write tenant/service/environment@version"),
@@ -108,7 +108,7 @@ struct TmctlRouteCommandTests {
 
     @Test func listFiltersAndPagesInAFixedOrder() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let tenant = UniqueNames.tenant()
         for (service, environment) in [("chat", "prod"), ("chat", "dev"), ("auth", "prod"), ("user", "prod")] {
             let outcome = try await tool.run(["routes", "create", "\(tenant)/\(service)/\(environment)@v1", "http://\(service).\(environment):80"])
@@ -138,7 +138,7 @@ struct TmctlRouteCommandTests {
 
     @Test func aWriteWhoseInvalidationFailsSaysSoAndExitsWith69() async throws {
         let tool = Tmctl()
-        try await tool.run(["migrate"])
+        try await tool.migrate()
         let route = "\(UniqueNames.tenant())/chat/prod@v1"
         let outcome = try await tool.run(["routes", "create", route, "http://chat:1", "--redis-port", "1"])
         #expect(outcome.status == 69, "\(outcome)")

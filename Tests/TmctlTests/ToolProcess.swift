@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TrafficManager
 import TrafficManagerTestKit
 import TrafficManagerTestSupport
@@ -38,6 +39,12 @@ struct Tmctl {
     {
         let process = try start(arguments, input: input, environment: extra)
         return try await process.finish(within: timeout)
+    }
+
+    /// Runs `tmctl migrate` and fails the test, with what the tool printed, unless it succeeded.
+    func migrate(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let outcome = try await run(["migrate"])
+        try #require(outcome.status == 0, "tmctl migrate failed: \(outcome)", sourceLocation: sourceLocation)
     }
 
     /// Starts `tmctl arguments…` and returns at once.

@@ -35,7 +35,7 @@ struct TwoProcessNearCacheTests {
         try cluster.createTopic(topic, partitions: 3)
         var tool = Tmctl()
         tool.environment["TM_KAFKA_TOPIC"] = topic
-        try await tool.run(["migrate"])
+        try await tool.migrate()
 
         let environment = tool.environment
         let store = PostgresRouteStore(

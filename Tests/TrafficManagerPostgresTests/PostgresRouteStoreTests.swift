@@ -36,6 +36,39 @@ struct PostgresRouteStoreTests {
         await second.shutdown()
     }
 
+    /// Instances started together each wait for the one migrating, past their own statement
+    /// timeout (the migration's budget is 60 s), and keep that timeout for every other statement.
+    @Test func aMigrationWaitsForAnotherPastTheStatementTimeoutAndLeavesTheTimeoutAlone() async throws {
+        let schema = freshSchema()
+        var configuration = testConfiguration(schema: schema, poolSize: 1)
+        configuration.statementTimeout = .seconds(1)
+        let store = running(PostgresRouteStore(configuration: configuration))
+        let other = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
+        _ = try await other.execute("SELECT 1")
+        // Another instance migrating: it holds the migrations' lock for 2.5 s.
+        let holding = Task {
+            try await other.pool.run(
+                .simple("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey)); SELECT pg_sleep(2.5)"), deadline: .now + .seconds(10))
+        }
+        let waiting = ContinuousClock.now
+        while waiting.duration(to: .now) < .seconds(10) {
+            let held = try await store.execute(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND "
+                    + "((classid::bigint << 32) | objid::bigint) = \(PostgresMigrations.lockKey)")
+            if !held.rows.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let started = ContinuousClock.now
+        #expect(try await store.migrate() == PostgresMigrations.all.map(\.version))
+        #expect(started.duration(to: .now) > .seconds(1), "the migration did not wait for the lock")
+        _ = try await holding.value
+        #expect(try await store.execute("SHOW statement_timeout").rows == [["1s"]])
+        await #expect(throws: TrafficManagerError.self) { _ = try await store.execute("SELECT pg_sleep(1.5)") }
+        _ = try await other.execute("DROP SCHEMA \(schema) CASCADE")
+        await other.shutdown()
+        await store.shutdown()
+    }
+
     @Test func eightConcurrentWritersOfANewRouteMakeOneRowAndIdenticalResults() async throws {
         let store = try await migratedStore(poolSize: 8)
         let route = try UniqueNames.route()
