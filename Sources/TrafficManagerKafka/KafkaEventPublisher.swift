@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 import Tracing
 import ServiceLifecycle
 import TrafficManager
@@ -279,7 +280,8 @@ private final class SingleDelivery: Delivery {
 /// rather than at an object of its own, with the low bit set to tell it from a single
 /// publish's ``Delivery`` (slots, like objects, are at least 8-byte aligned).
 // Unchecked sendability is safe: `slots` is written once per message before it is queued and
-// only read by that message's report; everything else is under `state`'s lock.
+// only read by that message's report; `remaining` is atomic and everything else is under
+// `state`'s lock.
 private final class BatchDelivery: @unchecked Sendable {
     struct Slot {
         var batch: Unmanaged<BatchDelivery>
@@ -288,18 +290,21 @@ private final class BatchDelivery: @unchecked Sendable {
 
     private struct State {
         var failures: [Int: any Error] = [:]
-        var remaining: Int
+        var done = false
         var waiter: CheckedContinuation<[Result<Void, any Error>], Never>?
     }
 
     private let count: Int
     private let slots: UnsafeMutablePointer<Slot>
-    private let state: Locked<State>
+    /// Reports still to come: an acknowledgement only counts down; the lock is taken for a
+    /// failure and by the last report.
+    private let remaining: Atomic<Int>
+    private let state = Locked(State())
 
     init(count: Int) {
         self.count = count
         slots = .allocate(capacity: count)
-        state = Locked(State(remaining: count))
+        remaining = Atomic(count)
     }
 
     deinit { slots.deallocate() }
@@ -319,10 +324,12 @@ private final class BatchDelivery: @unchecked Sendable {
     }
 
     func complete(_ index: Int, _ error: (any Error)?) {
+        if let error { state.withLock { $0.failures[index] = error } }
+        // The failure is recorded before the count goes down, so the last report sees it.
+        guard remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
         let finished = state.withLock { state -> (CheckedContinuation<[Result<Void, any Error>], Never>, [Result<Void, any Error>])? in
-            if let error { state.failures[index] = error }
-            state.remaining -= 1
-            guard state.remaining == 0, let waiter = state.waiter else { return nil }
+            state.done = true
+            guard let waiter = state.waiter else { return nil }
             state.waiter = nil
             return (waiter, Self.results(count, state.failures))
         }
@@ -330,13 +337,14 @@ private final class BatchDelivery: @unchecked Sendable {
     }
 
     private static func results(_ count: Int, _ failures: [Int: any Error]) -> [Result<Void, any Error>] {
-        (0..<count).map { index in failures[index].map { .failure($0) } ?? .success(()) }
+        if failures.isEmpty { return Array(repeating: .success(()), count: count) }
+        return (0..<count).map { index in failures[index].map { .failure($0) } ?? .success(()) }
     }
 
     func results() async -> [Result<Void, any Error>] {
         await withCheckedContinuation { (waiter: CheckedContinuation<[Result<Void, any Error>], Never>) in
             let done = state.withLock { state -> [Result<Void, any Error>]? in
-                guard state.remaining > 0 else { return Self.results(count, state.failures) }
+                guard !state.done else { return Self.results(count, state.failures) }
                 state.waiter = waiter
                 return nil
             }

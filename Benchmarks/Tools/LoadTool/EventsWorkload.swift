@@ -17,6 +17,8 @@ enum EventsWorkload {
         var publishers: Int
         var lingerMilliseconds: Int
         var batchSize: Int
+        /// Callers of the second batch step; 1 leaves it out.
+        var batchCallers: Int
         var quiet: Bool
     }
 
@@ -36,7 +38,8 @@ enum EventsWorkload {
             let rawTopic = "raw-\(round)"
             let batchTopic = "batch-\(round)"
             let singleTopic = "single-\(round)"
-            for topic in [rawTopic, batchTopic, singleTopic] {
+            let callersTopic = "batch-callers-\(round)"
+            for topic in [rawTopic, batchTopic, singleTopic, callersTopic] {
                 try cluster.createTopic(topic, partitions: options.partitions, replicationFactor: options.brokers)
             }
             // ABAB: the raw producer goes first in odd rounds, the library first in even ones.
@@ -54,6 +57,14 @@ enum EventsWorkload {
                     record("publisher, batch, failed", Double(failed))
                 },
                 {
+                    guard options.batchCallers > 1 else { return }
+                    let (seconds, failed) = try await publishBatch(
+                        events, bootstrap: cluster.bootstrapServers, topic: callersTopic, linger: options.lingerMilliseconds,
+                        batchSize: options.batchSize, callers: options.batchCallers)
+                    record("publisher, batch, \(options.batchCallers) callers, events/s", Double(events.count) / seconds)
+                    record("publisher, batch, \(options.batchCallers) callers, failed", Double(failed))
+                },
+                {
                     let (seconds, errors) = try await publishSingly(
                         events, bootstrap: cluster.bootstrapServers, topic: singleTopic, linger: options.lingerMilliseconds,
                         publishers: options.publishers)
@@ -68,6 +79,11 @@ enum EventsWorkload {
             record("publisher, batch, lost", Double(batchRead.lost))
             record("publisher, batch, duplicated", Double(batchRead.duplicated))
             record("KafkaEventSource events/s", batchRead.perSecond)
+            if options.batchCallers > 1 {
+                let callersRead = try await consume(events, bootstrap: cluster.bootstrapServers, topic: callersTopic)
+                record("publisher, batch, \(options.batchCallers) callers, lost", Double(callersRead.lost))
+                record("publisher, batch, \(options.batchCallers) callers, duplicated", Double(callersRead.duplicated))
+            }
             let singleRead = try await consume(events, bootstrap: cluster.bootstrapServers, topic: singleTopic)
             record("publisher, singles, lost", Double(singleRead.lost))
             record("publisher, singles, duplicated", Double(singleRead.duplicated))
@@ -90,6 +106,10 @@ enum EventsWorkload {
             let median = { (values: [Double]) in values.sorted()[values.count / 2] }
             let ratios = zip(raw, batch).map { $1 / $0 }
             let singleRatios = zip(raw, single).map { $1 / $0 }
+            if let callers = figures["publisher, batch, \(options.batchCallers) callers, events/s"] {
+                let callerRatios = zip(raw, callers).map { $1 / $0 }
+                print(String(format: "  publisher batch, %d callers / raw: median %.2f (runs: %@)", options.batchCallers, median(callerRatios), callerRatios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+            }
             print(String(format: "  publisher batch / raw: median %.2f (runs: %@)", median(ratios), ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
             print(String(format: "  publisher singles / raw: median %.2f (runs: %@)", median(singleRatios), singleRatios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
         }
@@ -131,14 +151,31 @@ enum EventsWorkload {
             configuration: .init(bootstrapServers: bootstrap, topic: topic, deliveryTimeout: .seconds(60), properties: ["linger.ms": "\(linger)"]))
     }
 
-    /// Publishes every event through batch calls of `batchSize` events; the seconds it took and the events that failed.
-    static func publishBatch(_ events: [RouteEvent], bootstrap: String, topic: String, linger: Int, batchSize: Int) async throws -> (Double, Int) {
+    /// Publishes every event through batch calls of `batchSize` events, by `callers` callers
+    /// at once, each with the events of its own routes (so each route's events keep their
+    /// order); the seconds it took and the events that failed.
+    ///
+    /// One caller waits out each batch's tail (`linger.ms` and the acknowledgement's round
+    /// trip) before queueing the next; with two, one queues while the other waits.
+    static func publishBatch(
+        _ events: [RouteEvent], bootstrap: String, topic: String, linger: Int, batchSize: Int, callers: Int = 1
+    ) async throws -> (Double, Int) {
         let publisher = try publisher(bootstrap: bootstrap, topic: topic, linger: linger)
-        var failed = 0
+        var shares = [[RouteEvent]](repeating: [], count: callers)
+        for event in events { shares[Int(UInt(bitPattern: event.route.hashValue) % UInt(callers))].append(event) }
         let start = ContinuousClock.now
-        for start in stride(from: 0, to: events.count, by: batchSize) {
-            let results = await publisher.publish(contentsOf: Array(events[start..<min(start + batchSize, events.count)]))
-            failed += results.filter { if case .failure = $0 { true } else { false } }.count
+        let failed = await withTaskGroup(of: Int.self) { group in
+            for share in shares {
+                group.addTask {
+                    var failed = 0
+                    for start in stride(from: 0, to: share.count, by: batchSize) {
+                        let results = await publisher.publish(contentsOf: Array(share[start..<min(start + batchSize, share.count)]))
+                        failed += results.filter { if case .failure = $0 { true } else { false } }.count
+                    }
+                    return failed
+                }
+            }
+            return await group.reduce(0, +)
         }
         let seconds = seconds(since: start)
         await publisher.shutdown()

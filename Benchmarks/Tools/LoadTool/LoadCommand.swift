@@ -82,6 +82,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "events: concurrent single publishes.")
     var publishers = 1024
 
+    @Option(help: "events: callers of the batch publish in the second batch step, each with its own routes (1: no such step).")
+    var batchCallers = 2
+
     @Option(help: "events: the producers' linger.ms.")
     var lingerMs = 5
 
@@ -129,7 +132,7 @@ struct LoadCommand: AsyncParsableCommand {
             try await EventsWorkload.run(
                 .init(
                     events: events, rounds: max(1, rounds), partitions: partitions, brokers: brokers, publishers: publishers,
-                    lingerMilliseconds: lingerMs, batchSize: max(1, batchSize), quiet: quiet))
+                    lingerMilliseconds: lingerMs, batchSize: max(1, batchSize), batchCallers: max(1, batchCallers), quiet: quiet))
             return
         }
         if workload == .publish {
