@@ -34,15 +34,49 @@ rps() { tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1; }
 # cluster it reads keys it tags per node, absent: a nil reply, a little less work).
 redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" set 'key:__rand_int__' 'u|1|AAAAAAhttp://svc1.load.internal:8080' >/dev/null
 
-single_raw=() single_lib=() cluster_raw=() cluster_lib=()
+single_raw=() single_lib=() cluster_raw=() cluster_lib=() single_p99=() cluster_p99=()
 for ((i = 0; i < rounds; i++)); do
   single_raw+=("$(redis-benchmark -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -t get -c 16 -n 300000 -q 2>/dev/null | rps)")
-  single_lib+=("$("$load" --quiet --backend redis --concurrency 16 --duration "$seconds" | awk '{print $1}')")
+  read -r ops _ _ p99 _ < <("$load" --quiet --backend redis --concurrency 16 --duration "$seconds")
+  single_lib+=("$ops") single_p99+=("$p99")
   cluster_raw+=("$(redis-benchmark --cluster -h "$seed_host" -p "$seed_port" -t get -c 16 -n 300000 -q 2>/dev/null | rps)")
-  cluster_lib+=("$("$load" --quiet --backend redis --redis-cluster --concurrency 16 --duration "$seconds" | awk '{print $1}')")
+  read -r ops _ _ p99 _ < <("$load" --quiet --backend redis --redis-cluster --concurrency 16 --duration "$seconds")
+  cluster_lib+=("$ops") cluster_p99+=("$p99")
 done
-echo "  one node: redis-benchmark ${single_raw[*]} | library ${single_lib[*]}" >&2
-echo "  cluster:  redis-benchmark ${cluster_raw[*]} | library ${cluster_lib[*]}" >&2
+echo "  one node: redis-benchmark ${single_raw[*]} | library ${single_lib[*]}, p99 µs ${single_p99[*]}" >&2
+echo "  cluster:  redis-benchmark ${cluster_raw[*]} | library ${cluster_lib[*]}, p99 µs ${cluster_p99[*]}" >&2
+
+# Memory per cached route: MEMORY_KEYS routes written and resolved through the library, each
+# master's memory before and after, divided by the keys they hold. The replication backlog and
+# the replicas' output buffers are left out: a master's backlog fills up to its 1 MB as writes
+# are sent to its replica, whatever the keys it keeps.
+memory_keys="${MEMORY_KEYS:-20000}"
+masters_ports() { redis-cli -h "$seed_host" -p "$seed_port" cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ {split($2, a, "[:@]"); print a[2]}'; }
+cache_memory() { # host port
+  redis-cli -h "$1" -p "$2" info memory | tr -d '\r' | awk -F: '
+    /^used_memory:/ {used = $2} /^mem_replication_backlog:/ {backlog = $2} /^mem_clients_slaves:/ {replicas = $2}
+    END {print used - backlog - replicas}'
+}
+cluster_sum() { # memory or keys, summed over the masters
+  local total=0 port
+  for port in $(masters_ports); do
+    if [ "$1" = keys ]; then total=$((total + $(redis-cli -h "$seed_host" -p "$port" dbsize)))
+    else total=$((total + $(cache_memory "$seed_host" "$port"))); fi
+  done
+  echo "$total"
+}
+flush_cluster() { local port; for port in $(masters_ports); do redis-cli -h "$seed_host" -p "$port" flushall >/dev/null; done; }
+single_db=13
+redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" flushdb >/dev/null
+before="$(cache_memory "$TM_REDIS_HOST" "$TM_REDIS_PORT")"
+"$load" --quiet --backend redis --redis-database "$single_db" --keys "$memory_keys" --duration 1 >/dev/null
+single_memory=$((($(cache_memory "$TM_REDIS_HOST" "$TM_REDIS_PORT") - before) / $(redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" dbsize)))
+redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" flushdb >/dev/null
+flush_cluster
+before="$(cluster_sum memory)"
+"$load" --quiet --backend redis --redis-cluster --keys "$memory_keys" --duration 1 >/dev/null
+cluster_memory=$((($(cluster_sum memory) - before) / $(cluster_sum keys)))
+flush_cluster
 row() { # label, raw runs, library runs
   local raw lib
   raw=$(tr ' ' '\n' <<<"$2" | median)
@@ -53,6 +87,8 @@ echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores; medians of $rounds, ${sec
 printf '%-48s %12s %12s %7s\n' "cache-hit resolve, 16 callers" "raw ops/s" "library" "ratio"
 row "one node (vs redis-benchmark -c 16)" "${single_raw[*]}" "${single_lib[*]}"
 row "cluster, 3 masters (vs redis-benchmark --cluster)" "${cluster_raw[*]}" "${cluster_lib[*]}"
+echo "library p99 µs: one node $(tr ' ' '\n' <<<"${single_p99[*]}" | median), cluster $(tr ' ' '\n' <<<"${cluster_p99[*]}" | median)"
+echo "Redis memory per cached route ($memory_keys routes): one node $single_memory bytes, cluster $cluster_memory bytes (masters only)"
 
 # Resharding under load.
 # From the master with the most slots to another, at most half its slots (a master left with

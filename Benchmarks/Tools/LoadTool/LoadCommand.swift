@@ -109,6 +109,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Flag(help: "Route names over 15 bytes each (not stored inline in their strings).")
     var longNames = false
 
+    @Flag(help: "URLs of 34 bytes at any route count (http://r0000042.load.internal:8080) rather than one digit longer from the 100,000th route on.")
+    var fixedUrlLength = false
+
     @Flag(help: "near-memory: versions short (v1, v2) rather than each different and over 15 bytes.")
     var shortVersions = false
 
@@ -195,7 +198,8 @@ struct LoadCommand: AsyncParsableCommand {
                 : try RouteID(tenant: "load", service: "svc\($0 % 97)", environment: "prod", version: "v\($0)")
         }
         if workload == .loadRoutes {
-            try await LoadRoutesWorkload.run(store: store, routes: routes, batchSize: max(1, batchSize), quiet: quiet)
+            try await LoadRoutesWorkload.run(
+                store: store, routes: routes, batchSize: max(1, batchSize), url: fixedUrlLength ? Self.fixedLengthURL : Self.url, quiet: quiet)
             await redis?.shutdown()
             await postgres?.shutdown()
             return
@@ -214,7 +218,7 @@ struct LoadCommand: AsyncParsableCommand {
             }
         } else {
             for (index, route) in routes.enumerated() {
-                try await manager.createRoute(route, url: Self.url(index))
+                try await manager.createRoute(route, url: fixedUrlLength ? Self.fixedLengthURL(index) : Self.url(index))
                 _ = try await manager.resolve(route)
             }
         }
@@ -246,4 +250,11 @@ struct LoadCommand: AsyncParsableCommand {
 
     /// The URL route `index` points at.
     static func url(_ index: Int) -> String { "http://svc\(index).load.internal:8080" }
+
+    /// A 34-byte URL for route `index` (below 10,000,000): a cached value of format 3 with a
+    /// one-digit revision is then 44 bytes, the most Redis keeps inside the string's object.
+    static func fixedLengthURL(_ index: Int) -> String {
+        let digits = String(index)
+        return "http://r" + String(repeating: "0", count: max(0, 7 - digits.count)) + digits + ".load.internal:8080"
+    }
 }

@@ -6,7 +6,7 @@ import TrafficManager
 /// per second. Routes already there with the same URL are left unchanged, so a second run
 /// writes nothing new.
 enum LoadRoutesWorkload {
-    static func run(store: any RouteStore, routes: [RouteID], batchSize: Int, quiet: Bool) async throws {
+    static func run(store: any RouteStore, routes: [RouteID], batchSize: Int, url: (Int) -> String = LoadCommand.url, quiet: Bool) async throws {
         let started = ContinuousClock.now
         var written = 0
         var changed = 0
@@ -14,7 +14,7 @@ enum LoadRoutesWorkload {
         for start in stride(from: 0, to: routes.count, by: batchSize) {
             let end = min(start + batchSize, routes.count)
             let commands = try (start..<end).map { index in
-                try RouteCommand(route: routes[index], operation: .upsert(url: LoadCommand.url(index)))
+                try RouteCommand(route: routes[index], operation: .upsert(url: url(index)))
             }
             let results = try await store.applyBatch(commands)
             changed += results.filter { $0.event != nil }.count
