@@ -27,6 +27,10 @@ first_seed="${TM_REDIS_CLUSTER_SEEDS%%,*}"
 seed_host="${first_seed%:*}"
 seed_port="${first_seed##*:}"
 
+per_key() { # bytes, keys: bytes per key, or a clear failure when Redis holds none
+  [ "${2:-0}" -gt 0 ] || { echo "$(basename "$0"): Redis holds no keys after the run; nothing to divide by" >&2; exit 1; }
+  echo $(($1 / $2))
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rps() { tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1; }
 
@@ -70,12 +74,12 @@ single_db=13
 redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" flushdb >/dev/null
 before="$(cache_memory "$TM_REDIS_HOST" "$TM_REDIS_PORT")"
 "$load" --quiet --backend redis --redis-database "$single_db" --keys "$memory_keys" --duration 1 >/dev/null
-single_memory=$((($(cache_memory "$TM_REDIS_HOST" "$TM_REDIS_PORT") - before) / $(redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" dbsize)))
+single_memory="$(per_key $(($(cache_memory "$TM_REDIS_HOST" "$TM_REDIS_PORT") - before)) "$(redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" dbsize)")"
 redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$single_db" flushdb >/dev/null
 flush_cluster
 before="$(cluster_sum memory)"
 "$load" --quiet --backend redis --redis-cluster --keys "$memory_keys" --duration 1 >/dev/null
-cluster_memory=$((($(cluster_sum memory) - before) / $(cluster_sum keys)))
+cluster_memory="$(per_key $(($(cluster_sum memory) - before)) "$(cluster_sum keys)")"
 flush_cluster
 row() { # label, raw runs, library runs
   local raw lib

@@ -28,6 +28,10 @@ swift build -c release --product tm-load >&2
 load=".build/release/tm-load"
 redis() { redis-cli -h "$TM_REDIS_HOST" -p "$TM_REDIS_PORT" -n "$db" "$@"; }
 psql_() { PGPASSWORD="$TM_PG_PASSWORD" psql -X -q -h "$TM_PG_HOST" -p "$TM_PG_PORT" -U "$TM_PG_USER" -d "$TM_PG_DATABASE" -tAc "$1"; }
+per_key() { # bytes, keys: bytes per key, or a clear failure when Redis holds none
+  [ "${2:-0}" -gt 0 ] || { echo "$(basename "$0"): Redis holds no keys after the run; nothing to divide by" >&2; exit 1; }
+  echo $(($1 / $2))
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 used_memory() { redis info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}'; }
 
@@ -64,7 +68,7 @@ for ((round = 0; round < rounds; round++)); do
     [ "$errors" = 0 ] || echo "  redis n=$n: $errors errors" >&2
     p99[redis,$n]+="$p "; rate[redis,$n]+="$ops "
     # Per key Redis holds (a value older than its TTL may have expired by the end).
-    if [ "$n" = "$large" ] && [ "$round" = 0 ]; then redis_memory=$(((after - before) / $(redis dbsize))); fi
+    if [ "$n" = "$large" ] && [ "$round" = 0 ]; then redis_memory="$(per_key $((after - before)) "$(redis dbsize)")"; fi
     read -r ops _ _ p _ _ < <("$load" --quiet --backend redis+postgres --schema "$schema" --preloaded --keys "$n" \
       --redis-database "$db" --near-cache --yield-every 64 --concurrency 16 --duration "$seconds")
     p99[near,$n]+="$p "; rate[near,$n]+="$ops "
@@ -77,7 +81,7 @@ done
 redis flushdb >/dev/null
 before="$(used_memory)"
 "$load" --quiet --backend redis+postgres --schema "${schema}_fixed" --preloaded --keys "$large" --redis-database "$db" --duration 1 >/dev/null
-redis_memory_fixed=$((($(used_memory) - before) / $(redis dbsize)))
+redis_memory_fixed="$(per_key $(($(used_memory) - before)) "$(redis dbsize)")"
 redis flushdb >/dev/null
 read -r near_entries near_bytes < <("$load" --quiet --workload near-memory --keys "$large")
 

@@ -54,7 +54,7 @@ struct PostgresRetentionTests {
         let schema = freshSchema()
         let store = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
         // A schema as the previous release left it, with one key stored the old way.
-        _ = try await store.execute("SET search_path TO \(schema); " + PostgresMigrations.script(schema: schema, through: 2))
+        _ = try await store.execute("SET search_path TO \(schema); " + PostgresMigrations.script(schema: schema, through: 2, statementTimeout: .seconds(59)))
         let route = try UniqueNames.route()
         let command = try RouteCommand(route: route, operation: .upsert(url: "http://old:1"))
         _ = try await store.execute(

@@ -44,20 +44,24 @@ struct PostgresRouteStoreTests {
         configuration.statementTimeout = .seconds(1)
         let store = running(PostgresRouteStore(configuration: configuration))
         let other = running(PostgresRouteStore(configuration: testConfiguration(schema: schema, poolSize: 1)))
-        _ = try await other.execute("SELECT 1")
+        // Its one connection's backend, so that the wait below is for its lock and not another
+        // suite's migration.
+        let pid = try #require(try await other.execute("SELECT pg_backend_pid()").rows.first?.first ?? nil)
         // Another instance migrating: it holds the migrations' lock for 2.5 s.
         let holding = Task {
             try await other.pool.run(
                 .simple("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey)); SELECT pg_sleep(2.5)"), deadline: .now + .seconds(10))
         }
         let waiting = ContinuousClock.now
-        while waiting.duration(to: .now) < .seconds(10) {
+        var seen = false
+        while !seen && waiting.duration(to: .now) < .seconds(10) {
             let held = try await store.execute(
-                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND "
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = \(pid) AND "
                     + "((classid::bigint << 32) | objid::bigint) = \(PostgresMigrations.lockKey)")
-            if !held.rows.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
+            seen = !held.rows.isEmpty
+            if !seen { try await Task.sleep(for: .milliseconds(20)) }
         }
+        try #require(seen, "the other instance never took the migrations' lock")
         let started = ContinuousClock.now
         #expect(try await store.migrate() == PostgresMigrations.all.map(\.version))
         #expect(started.duration(to: .now) > .seconds(1), "the migration did not wait for the lock")
